@@ -1,0 +1,88 @@
+"""Clocks: the only place the mock reads the time.
+
+Everything in ``mock_server.core`` takes a :class:`Clock` instead of calling ``time``.
+:class:`SystemClock` reads ``time.time()`` at call time, so ``freezegun.freeze_time``
+applies to it. :class:`VirtualClock` only moves when told to, and never backwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["DEFAULT_EPOCH", "Clock", "ClockError", "SystemClock", "VirtualClock"]
+
+#: Virtual time starts here unless told otherwise: 2024-02-21T13:23:20Z, the moment of the
+#: forum thread's ETag ``"v2.1708523400000"``.
+DEFAULT_EPOCH = 1708521800.0
+
+
+class ClockError(ValueError):
+    """An attempt to move a clock backwards, or to advance a clock that cannot be advanced."""
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Seconds since the Unix epoch, as a float."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass: really on a system clock, virtually on a virtual one."""
+
+
+class SystemClock:
+    """Wall-clock time. Follows ``freezegun`` because it looks ``time.time`` up on each call."""
+
+    virtual = False
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class VirtualClock:
+    """A clock that moves only through :meth:`advance` or :meth:`set`, and only forwards.
+
+    Thread-safe: several request threads may read it while a test advances it.
+    """
+
+    virtual = True
+
+    def __init__(self, start: float = DEFAULT_EPOCH) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> float:
+        """Move forwards by ``seconds`` (>= 0) and return the new time."""
+        if not seconds >= 0:  # also rejects NaN
+            raise ClockError(f"a virtual clock only moves forwards; got advance({seconds!r})")
+        with self._lock:
+            self._now += float(seconds)
+            return self._now
+
+    def set(self, when: float) -> float:
+        """Jump to ``when``, which must not be earlier than now."""
+        with self._lock:
+            if not when >= self._now:
+                raise ClockError(
+                    f"a virtual clock only moves forwards; it is {self._now!r}, asked for {when!r}"
+                )
+            self._now = float(when)
+            return self._now
+
+    def __repr__(self) -> str:
+        return f"VirtualClock({self.now()!r})"

@@ -1,0 +1,257 @@
+"""Documents in the shape Windchill REST Services returns them (see docs/profiles.md).
+
+A :class:`Document` is plain mutable state owned by the repository; nothing here locks or
+journals. :func:`validate_changes` is the single gate for client-supplied properties:
+unknown, read-only and badly typed properties are refused *before* anything changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadRequest
+from .etag import ETag
+
+__all__ = [
+    "CREATE_ONLY",
+    "DEFAULT_SOFT_ATTRIBUTES",
+    "READ_ONLY",
+    "STATES",
+    "WRITABLE",
+    "Document",
+    "Scalar",
+    "format_timestamp",
+    "object_id",
+    "validate_changes",
+    "version_id",
+]
+
+Scalar = str | int | float | bool | None
+
+#: Lifecycle states: value → display name, as WRS serialises ``State``.
+STATES: Mapping[str, str] = {
+    "INWORK": "In Work",
+    "UNDERREVIEW": "Under Review",
+    "RELEASED": "Released",
+    "CANCELLED": "Cancelled",
+    "OBSOLETE": "Obsolete",
+}
+
+#: Changeable by PATCH on every document.
+WRITABLE = ("Description", "Title")
+#: Settable on create; changed afterwards only by ``PTC.DocMgmt.UpdateCommonProperties``.
+CREATE_ONLY = ("Name", "Number")
+#: Never settable by a client.
+READ_ONLY = (
+    "ID",
+    "Version",
+    "Revision",
+    "VersionID",
+    "Latest",
+    "State",
+    "CheckoutState",
+    "CreatedOn",
+    "LastModified",
+    "CreatedBy",
+    "ModifiedBy",
+    "LifeCycleTemplateName",
+)
+#: Soft attributes (site-defined IBAs) a fresh mock knows; configurable.
+DEFAULT_SOFT_ATTRIBUTES = ("Department", "ExternalReference", "ReviewComment")
+
+MAX_STRING_LENGTH = 4000
+_OR_PREFIX = "OR:wt.doc.WTDocument:"
+_VR_PREFIX = "VR:wt.doc.WTDocument:"
+
+
+def object_id(oid: int) -> str:
+    return f"{_OR_PREFIX}{oid}"
+
+
+def version_id(vid: int) -> str:
+    return f"{_VR_PREFIX}{vid}"
+
+
+def format_timestamp(seconds: float, utc_offset_minutes: int = 0) -> str:
+    """ISO-8601 with an explicit offset, as WRS writes ``CreatedOn``: ``2024-08-19T14:15:09+02:00``."""
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+    return dt.datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
+
+
+@dataclass
+class Document:
+    """One document object: an original, or the working copy of a checked-out original."""
+
+    oid: int
+    vid: int
+    number: str
+    name: str
+    created_on: float
+    created_by: str
+    stamp: int
+    description: str | None = None
+    title: str | None = None
+    attributes: dict[str, Scalar] = field(default_factory=dict)
+    revision: str = "A"
+    iteration: int = 1
+    state: str = "INWORK"
+    last_modified: float = 0.0
+    modified_by: str = ""
+    #: On an original: who has it checked out, and the working copy's oid.
+    checked_out_by: str | None = None
+    working_copy: int | None = None
+    #: On a working copy: the original's oid.
+    working_copy_of: int | None = None
+    checkout_note: str | None = None
+    #: The last ``X-Client-UpdateToken`` written with an update (forum thread).
+    update_token: str | None = None
+    #: A background operation holds the document until this time.
+    busy_until: float = 0.0
+    busy_source: str | None = None
+
+    @property
+    def id(self) -> str:
+        return object_id(self.oid)
+
+    @property
+    def version(self) -> str:
+        return f"{self.revision}.{self.iteration}"
+
+    @property
+    def is_working_copy(self) -> bool:
+        return self.working_copy_of is not None
+
+    @property
+    def checkout_state(self) -> str:
+        if self.is_working_copy:
+            return "Working copy"
+        return "Checked out" if self.checked_out_by is not None else "Checked in"
+
+    def etag(self, *, weak: bool = False) -> ETag:
+        return ETag(self.iteration, self.stamp, weak=weak)
+
+    def touch(self, when: float) -> None:
+        """Record a state change at ``when``: the ETag's timestamp part strictly increases."""
+        self.stamp = max(int(when * 1000), self.stamp + 1)
+        self.last_modified = max(self.last_modified, when)
+
+    def writable_values(self) -> dict[str, Scalar]:
+        values: dict[str, Scalar] = {"Description": self.description, "Title": self.title}
+        values.update(self.attributes)
+        return values
+
+    def apply(self, changes: Mapping[str, Scalar]) -> None:
+        """Apply already-validated changes (see :func:`validate_changes`)."""
+        for name, value in changes.items():
+            if name == "Description":
+                self.description = None if value is None else str(value)
+            elif name == "Title":
+                self.title = None if value is None else str(value)
+            elif name == "Name":
+                self.name = str(value)
+            elif name == "Number":
+                self.number = str(value)
+            else:
+                self.attributes[name] = value
+
+    def copy(self) -> Document:
+        return dataclasses.replace(self, attributes=dict(self.attributes))
+
+    def to_entity(self, *, soft_attributes: tuple[str, ...], utc_offset_minutes: int = 0) -> dict[str, Any]:
+        """The WRS JSON shape, without ``@odata`` annotations (the HTTP layer adds those)."""
+        entity: dict[str, Any] = {
+            "ID": self.id,
+            "Number": self.number,
+            "Name": self.name,
+            "Description": self.description,
+            "Title": self.title,
+            "Version": self.version,
+            "Revision": self.revision,
+            "VersionID": version_id(self.vid),
+            "Latest": not self.is_working_copy,
+            "State": {"Value": self.state, "Display": STATES.get(self.state, self.state)},
+            "CheckoutState": self.checkout_state,
+            "CreatedOn": format_timestamp(self.created_on, utc_offset_minutes),
+            "LastModified": format_timestamp(self.last_modified, utc_offset_minutes),
+            "CreatedBy": self.created_by,
+            "ModifiedBy": self.modified_by,
+        }
+        for name in soft_attributes:
+            entity[name] = self.attributes.get(name)
+        return entity
+
+
+def validate_changes(
+    changes: object,
+    *,
+    soft_attributes: tuple[str, ...],
+    creating: bool = False,
+) -> dict[str, Scalar]:
+    """Check client-supplied properties and return them as a plain dict.
+
+    Instance annotations (keys starting with ``@``) are ignored, as OData allows. Everything
+    else must be a known, writable property with a value of the right type.
+    """
+    if not isinstance(changes, Mapping):
+        raise BadRequest(
+            f"The request body must be a JSON object of properties, not {type(changes).__name__}"
+        )
+    known = (*WRITABLE, *CREATE_ONLY, *READ_ONLY, *soft_attributes)
+    result: dict[str, Scalar] = {}
+    for name, value in changes.items():
+        if not isinstance(name, str):
+            raise BadRequest(f"Property names must be strings, got {name!r}")
+        if name.startswith("@"):
+            continue
+        if name in READ_ONLY:
+            raise BadRequest(f"Property '{name}' is read-only", code="ReadOnlyProperty")
+        if name in CREATE_ONLY and not creating:
+            raise BadRequest(
+                f"Property '{name}' cannot be changed by PATCH; "
+                "use the action PTC.DocMgmt.UpdateCommonProperties",
+                code="ReadOnlyProperty",
+            )
+        if name not in known:
+            raise BadRequest(_unknown_property_message(name, known), code="UnknownProperty")
+        result[name] = _check_value(name, value, soft_attributes)
+    if creating:
+        name_value = result.get("Name")
+        if not isinstance(name_value, str) or not name_value.strip():
+            raise BadRequest("Property 'Name' is required to create a document")
+    return result
+
+
+def _check_value(name: str, value: object, soft_attributes: tuple[str, ...]) -> Scalar:
+    if name in soft_attributes:
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise BadRequest(
+                f"Property '{name}' takes a string, number, boolean or null, "
+                f"not {type(value).__name__}"
+            )
+    elif value is not None and not isinstance(value, str):
+        raise BadRequest(f"Property '{name}' takes a string or null, not {type(value).__name__}")
+    elif name in CREATE_ONLY and value is None:
+        raise BadRequest(f"Property '{name}' cannot be null")
+    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+        raise BadRequest(
+            f"Property '{name}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}"
+        )
+    if isinstance(value, float) and value != value:
+        raise BadRequest(f"Property '{name}' cannot be NaN")
+    return value  # type: ignore[return-value]
+
+
+def _unknown_property_message(name: str, known: tuple[str, ...]) -> str:
+    message = f"Unknown property '{name}' for type PTC.DocMgmt.Document"
+    by_case = {k.lower(): k for k in known}
+    suggestion = by_case.get(name.lower()) or next(
+        iter(difflib.get_close_matches(name, known, n=1)), None
+    )
+    if suggestion:
+        message += f" (did you mean '{suggestion}'? OData property names are case-sensitive)"
+    return message

@@ -1,0 +1,145 @@
+"""The journal: an ordered history of what happened to documents.
+
+Client operations appear as ``invoke`` followed by ``ok``, ``fail`` or ``info`` (``info``: the
+client cannot know the outcome, e.g. a lost response). Background operations and
+interventions appear as ``background`` and ``intervention`` events. Events are ordered by
+virtual time, then by the order they were recorded; times are seconds since the mock started
+or was reset. The history serialises to JSON lines, one event a line.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["Event", "Journal", "Metrics"]
+
+EVENT_TYPES = ("invoke", "ok", "fail", "info", "background", "intervention")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of history. Fields that do not apply are ``None`` and left out of JSON."""
+
+    seq: int
+    t: float
+    type: str
+    op: str
+    process: str
+    document: str | None = None
+    #: The key the client addressed, when it is not ``document`` (a working copy).
+    target: str | None = None
+    op_id: int | None = None
+    request: int | None = None
+    if_match: str | None = None
+    etag_before: str | None = None
+    etag_after: str | None = None
+    version: str | None = None
+    status: int | None = None
+    changes: Mapping[str, Any] | None = None
+    values: Mapping[str, Any] | None = None
+    duration: float | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("changes", "values"):
+            if data[key] is not None:
+                data[key] = dict(data[key])
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        return cls(**data)
+
+
+class Journal:
+    """Thread-safe, optionally bounded (oldest events dropped first)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._events: deque[Event] = deque(maxlen=limit)
+        self._seq = 0
+        self._op = 0
+        self._lock = threading.Lock()
+
+    def record(self, **fields: Any) -> Event:
+        with self._lock:
+            self._seq += 1
+            event = Event(seq=self._seq, **fields)
+            self._events.append(event)
+            return event
+
+    def next_op_id(self) -> int:
+        with self._lock:
+            self._op += 1
+            return self._op
+
+    def events(self, document: str | None = None) -> list[Event]:
+        """The history in order (time, then recording order), optionally for one document."""
+        with self._lock:
+            selected = [e for e in self._events if document is None or e.document == document]
+        return sorted(selected, key=lambda e: (e.t, e.seq))
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events())
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def to_jsonl(self, document: str | None = None) -> str:
+        return "".join(
+            json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
+            for e in self.events(document)
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._seq = 0
+            self._op = 0
+
+
+class Metrics:
+    """Counters for ``GET /__mock/metrics``. Background events count when materialised."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.responses: dict[int, int] = {}
+            self.background: dict[str, int] = {}
+            self.interventions = 0
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_response(self, status: int) -> None:
+        with self._lock:
+            self.responses[status] = self.responses.get(status, 0) + 1
+
+    def count_background(self, source: str) -> None:
+        with self._lock:
+            self.background[source] = self.background.get(source, 0) + 1
+
+    def count_intervention(self) -> None:
+        with self._lock:
+            self.interventions += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            responses = dict(sorted(self.responses.items()))
+            return {
+                "requests": self.requests,
+                "responses": {str(k): v for k, v in responses.items()},
+                "conflicts": responses.get(409, 0) + responses.get(412, 0),
+                "background": dict(sorted(self.background.items())),
+                "interventions": self.interventions,
+            }

@@ -1,0 +1,840 @@
+"""The document store: the only place a document's state changes.
+
+Rules of this module, in the manner of a protocol state machine:
+
+1. Every public operation takes the store lock; a compare-and-set (``If-Match`` check plus
+   write) is therefore atomic and no acknowledged write can be lost.
+2. A rejected operation raises a :class:`~mock_server.core.errors.WindchillError` carrying an
+   HTTP status hint and leaves every document exactly as it was (ETag included).
+3. Before a document is used, everything due on it up to "now" is applied in time order:
+   background arrivals (:mod:`.background`) and ``at=`` interventions. Nothing runs on its own.
+4. The store never reads the time or a global random generator: the clock, the seed and the
+   sleep used for injected latency are given to it.
+
+Client operations are journalled as ``invoke`` then ``ok`` / ``fail`` / ``info``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .background import SOURCES, Arrival, Background, SourceSettings
+from .clock import Clock
+from .documents import (
+    DEFAULT_SOFT_ATTRIBUTES,
+    STATES,
+    Document,
+    Scalar,
+    validate_changes,
+)
+from .errors import (
+    BadRequest,
+    CheckedOut,
+    ConcurrentModification,
+    Conflict,
+    InjectedFault,
+    MockError,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    WindchillError,
+)
+from .etag import ANY, ETag, explain_difference, parse_if_match, strong_match, weak_match
+from .interventions import (
+    Action,
+    CheckInBy,
+    CheckOutBy,
+    ConcurrentEdit,
+    Fault,
+    Intervention,
+    Latency,
+    LifecycleChange,
+    LoseResponse,
+    MicroUpdate,
+    UndoCheckOutBy,
+)
+from .journal import Journal, Metrics
+from .profiles import Profile, profile_named
+
+__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
+
+#: The 409 message reported in the forum thread.
+MODIFIED_BY_ANOTHER_PROCESS = "The resource has been modified by another process"
+
+_FIRST_OID = 164057
+_DEMO_TITLES = (
+    "Pump housing assembly drawing",
+    "Gearbox service manual",
+    "Valve body test specification",
+    "Heat exchanger datasheet",
+    "Control cabinet wiring diagram",
+    "Bearing supplier qualification report",
+    "Impeller casting procedure",
+    "Hydraulic circuit FMEA",
+)
+
+
+@dataclass(frozen=True)
+class WriteConditions:
+    """The concurrency headers of one write."""
+
+    if_match: str | None = None
+    update_mode: str | None = None
+    ignore_version_check: bool = False
+    update_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """What a client operation produced: the entity, its ETag, and whether to drop the answer."""
+
+    entity: dict[str, Any] | None
+    etag: str | None
+    lost: bool = False
+    update_token: str | None = None
+
+
+@dataclass
+class _Pending:
+    intervention: Intervention
+    at_abs: float | None = None
+
+
+@dataclass
+class _Family:
+    """Per original document: request counter and pending interventions."""
+
+    requests: int = 0
+    pending: list[_Pending] = field(default_factory=list)
+
+
+class Repository:
+    """The state machine of every document; see the module docstring for its rules."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        profile: Profile | str = "thread",
+        seed: int = 0,
+        background: Mapping[str, SourceSettings] | None = None,
+        soft_attributes: Iterable[str] = DEFAULT_SOFT_ATTRIBUTES,
+        sleep: Callable[[float], None] | None = None,
+        journal_limit: int | None = None,
+        utc_offset_minutes: int = 0,
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.profile = profile_named(profile) if isinstance(profile, str) else profile
+        self.seed = seed
+        self.soft_attributes = tuple(soft_attributes)
+        self.utc_offset_minutes = utc_offset_minutes
+        self._sleep = sleep if sleep is not None else clock.sleep
+        self.journal = Journal(journal_limit)
+        self.metrics = Metrics()
+        self._initial_background = dict(background or {})
+        self._reset_state()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _reset_state(self) -> None:
+        self.epoch = self._clock.now()
+        self._docs: dict[int, Document] = {}
+        self._keys: dict[str, int] = {}
+        self._families: dict[int, _Family] = {}
+        self._next_oid = _FIRST_OID
+        settings = {s: SourceSettings() for s in SOURCES}
+        settings.update(self._initial_background)
+        self._background = Background(self.seed, settings, self.epoch)
+        self.journal.clear()
+        self.metrics.clear()
+
+    def reset(self) -> None:
+        """Forget every document, intervention and event; virtual time is not rewound."""
+        with self._lock:
+            self._reset_state()
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def background_settings(self) -> dict[str, SourceSettings]:
+        with self._lock:
+            return self._background.settings()
+
+    def configure_background(self, settings: Mapping[str, SourceSettings]) -> None:
+        """Change background rates and durations from now on."""
+        with self._lock:
+            self._background.configure(settings, self._clock.now())
+
+    def set_profile(self, profile: Profile) -> None:
+        with self._lock:
+            self.profile = profile
+
+    def seed_demo_documents(self, count: int, *, user: str = "wcadmin") -> list[str]:
+        """Create ``count`` demo documents without journalling them; returns their IDs."""
+        ids = []
+        with self._lock:
+            for i in range(1, count + 1):
+                title = _DEMO_TITLES[(i - 1) % len(_DEMO_TITLES)]
+                doc = self._new_document(
+                    {"Name": f"{title} {i:03d}", "Title": title, "Description": None},
+                    user=user,
+                    now=self._clock.now(),
+                )
+                ids.append(doc.id)
+        return ids
+
+    # ------------------------------------------------------------------ queries
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [doc.id for doc in self._docs.values() if not doc.is_working_copy]
+
+    def peek(self, key: str) -> dict[str, Any]:
+        """The server's truth for ``key`` now, without a journal entry or request count."""
+        with self._lock:
+            doc = self._resolve(key)
+            self._materialise(self._family_oid(doc), self._clock.now())
+            return self._entity(self._resolve(key))
+
+    def current_etag(self, key: str) -> str:
+        with self._lock:
+            doc = self._resolve(key)
+            self._materialise(self._family_oid(doc), self._clock.now())
+            return str(self._etag(self._resolve(key)))
+
+    def query(
+        self,
+        *,
+        filters: Iterable[tuple[str, str]] = (),
+        skip: int = 0,
+        top: int | None = None,
+    ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
+        """Documents matching every ``(property, value)`` equality, ordered by ID.
+
+        Returns one page of ``(entity, etag)`` and the total count. Only the page's documents
+        have their background arrivals applied, so the cost follows the page size.
+        """
+        wanted = list(filters)
+        with self._lock:
+            matches = [
+                doc
+                for doc in sorted(self._docs.values(), key=lambda d: d.oid)
+                if all(_property(doc, name) == value for name, value in wanted)
+            ]
+            page = matches[skip : None if top is None else skip + top]
+            now = self._clock.now()
+            result = []
+            for doc in page:
+                self._materialise(self._family_oid(doc), now)
+                result.append((self._entity(doc), self._etag_header(doc)))
+            return result, len(matches)
+
+    # ------------------------------------------------------------------ client operations
+
+    def create(self, properties: object, *, user: str) -> OpResult:
+        with self._lock:
+            now = self._clock.now()
+            op_id = self.journal.next_op_id()
+            self._record(now, "invoke", "create", user, op_id=op_id, changes=_as_dict(properties))
+            try:
+                values = validate_changes(
+                    properties, soft_attributes=self.soft_attributes, creating=True
+                )
+                number = values.get("Number")
+                if number is not None and any(d.number == number for d in self._docs.values()):
+                    raise Conflict(f"A document with number {number} already exists")
+                doc = self._new_document(values, user=user, now=now)
+            except WindchillError as error:
+                self._record(now, "fail", "create", user, op_id=op_id, status=error.http_status,
+                             message=error.message)
+                raise
+            self._record(now, "ok", "create", user, document=doc.id, op_id=op_id, status=201,
+                         etag_after=str(self._etag(doc)), version=doc.version,
+                         values=doc.writable_values())
+            return self._result(doc)
+
+    def read(self, key: str, *, user: str) -> OpResult:
+        return self._client_op("read", key, user, lambda doc, now: doc)
+
+    def update(
+        self,
+        key: str,
+        changes: object,
+        *,
+        user: str,
+        conditions: WriteConditions = WriteConditions(),
+    ) -> OpResult:
+        """PATCH: validate, check the concurrency rules of the profile, apply."""
+
+        def body(doc: Document, now: float) -> Document:
+            values = validate_changes(changes, soft_attributes=self.soft_attributes)
+            self._check_writable(doc, user)
+            self._check_preconditions(doc, conditions, now)
+            doc.apply(values)
+            doc.modified_by = user
+            doc.update_token = conditions.update_token
+            doc.touch(now)
+            return doc
+
+        return self._client_op(
+            "update", key, user, body, changes=_as_dict(changes), if_match=conditions.if_match
+        )
+
+    def delete(self, key: str, *, user: str, conditions: WriteConditions = WriteConditions()) -> OpResult:
+        def body(doc: Document, now: float) -> None:
+            if doc.is_working_copy:
+                raise BadRequest(
+                    f"{doc.id} is a working copy; use PTC.DocMgmt.UndoCheckOut to discard it"
+                )
+            self._check_writable(doc, user)
+            self._check_preconditions(doc, conditions, now)
+            self._remove(doc)
+
+        return self._client_op("delete", key, user, body, if_match=conditions.if_match)
+
+    def check_out(self, key: str, *, user: str, note: str | None = None) -> OpResult:
+        """Check out an original; the result is its new working copy."""
+
+        def body(doc: Document, now: float) -> Document:
+            if doc.is_working_copy:
+                raise CheckedOut(f"{doc.id} is a working copy and cannot be checked out")
+            if doc.checked_out_by is not None:
+                raise CheckedOut(_checked_out_message(doc, user))
+            return self._check_out(doc, user, note, now)
+
+        return self._client_op("check_out", key, user, body)
+
+    def check_in(
+        self,
+        key: str,
+        *,
+        user: str,
+        note: str | None = None,
+        keep_checked_out: bool = False,
+    ) -> OpResult:
+        """Check in (given the original or its working copy): makes the next iteration."""
+
+        def body(doc: Document, now: float) -> Document:
+            original = self._original_of(doc)
+            if original.checked_out_by is None:
+                raise BadRequest(f"{original.id} is not checked out")
+            if original.checked_out_by != user:
+                raise CheckedOut(_checked_out_message(original, user))
+            self._check_in(original, user, now)
+            if keep_checked_out:
+                self._check_out(original, user, note, now)
+            return original
+
+        return self._client_op("check_in", key, user, body)
+
+    def undo_check_out(self, key: str, *, user: str) -> OpResult:
+        def body(doc: Document, now: float) -> Document:
+            original = self._original_of(doc)
+            if original.checked_out_by is None:
+                raise BadRequest(f"{original.id} is not checked out")
+            if original.checked_out_by != user:
+                raise CheckedOut(_checked_out_message(original, user))
+            self._undo_check_out(original, now)
+            return original
+
+        return self._client_op("undo_check_out", key, user, body)
+
+    # ------------------------------------------------------------------ interventions
+
+    def inject(self, intervention: Intervention) -> None:
+        """Schedule an intervention, or apply it now when it has no trigger.
+
+        A state action without a trigger that cannot apply (say, a concurrent edit of a
+        document somebody has checked out) raises; a triggered one that cannot apply when its
+        time comes is journalled as skipped.
+        """
+        action = intervention.action
+        with self._lock:
+            doc = self._resolve(intervention.document)
+            if doc.is_working_copy:
+                raise MockError(f"{doc.id} is a working copy; target the original document")
+            self._validate_action(action)
+            family = self._family(doc.oid)
+            now = self._clock.now()
+            self.metrics.count_intervention()
+            if intervention.before_request is None and intervention.at is None:
+                if action.request_action:
+                    family.pending.append(_Pending(intervention))
+                    return
+                self._materialise(doc.oid, now)
+                self._apply_action(doc, action, now, strict=True)
+                return
+            at_abs = None if intervention.at is None else self.epoch + intervention.at
+            family.pending.append(_Pending(intervention, at_abs))
+
+    def pending(self) -> list[Intervention]:
+        with self._lock:
+            return [p.intervention for f in self._families.values() for p in f.pending]
+
+    def request_count(self, key: str) -> int:
+        with self._lock:
+            return self._family(self._family_oid(self._resolve(key))).requests
+
+    def _validate_action(self, action: Action) -> None:
+        if isinstance(action, ConcurrentEdit | CheckInBy) and action.changes:
+            try:
+                validate_changes(action.changes, soft_attributes=self.soft_attributes)
+            except BadRequest as error:
+                raise MockError(f"{action.kind}: {error.message}") from None
+
+    # ------------------------------------------------------------------ internals: ops
+
+    def _client_op(
+        self,
+        op: str,
+        key: str,
+        user: str,
+        body: Callable[[Document, float], Document | None],
+        *,
+        changes: dict[str, Any] | None = None,
+        if_match: str | None = None,
+    ) -> OpResult:
+        with self._lock:
+            now = self._clock.now()
+            try:
+                doc = self._resolve(key)
+            except NotFound as error:
+                op_id = self.journal.next_op_id()
+                self._record(now, "invoke", op, user, document=key, op_id=op_id,
+                             if_match=if_match, changes=changes)
+                self._record(now, "fail", op, user, document=key, op_id=op_id, status=404,
+                             message=error.message)
+                raise
+            family_oid = self._family_oid(doc)
+            family = self._family(family_oid)
+            family.requests += 1
+            request = family.requests
+            shaping = self._take_request_actions(family_oid, family, request, now)
+            self._materialise(family_oid, now)
+            doc_id = self._docs[family_oid].id
+            op_id = self.journal.next_op_id()
+            target = self._keys.get(key)
+            before = self._docs.get(target) if target is not None else None
+            self._record(now, "invoke", op, user, document=doc_id, op_id=op_id, request=request,
+                         target=None if key == doc_id else key,
+                         if_match=if_match, changes=changes,
+                         etag_before=None if before is None else str(self._etag(before)))
+        latency = sum(a.seconds for a in shaping if isinstance(a, Latency))
+        if latency:
+            self._sleep(latency)
+        with self._lock:
+            now = self._clock.now()
+            if family_oid in self._docs:
+                self._materialise(family_oid, now)
+            fault = next((a for a in shaping if isinstance(a, Fault)), None)
+            try:
+                if fault is not None:
+                    raise _fault_error(fault)
+                doc = self._resolve(key)
+                snapshot = self._snapshot(family_oid)
+                try:
+                    result_doc = body(doc, now)
+                except WindchillError:
+                    self._restore(family_oid, snapshot)
+                    raise
+            except WindchillError as error:
+                self._record(now, "fail", op, user, document=doc_id, op_id=op_id,
+                             request=request, status=error.http_status, message=error.message,
+                             etag_after=self._etag_of_key(key))
+                raise
+            lost = any(isinstance(a, LoseResponse) for a in shaping)
+            after = None if result_doc is None else result_doc
+            self._record(
+                now, "info" if lost else "ok", op, user, document=doc_id, op_id=op_id,
+                request=request, status=_success_status(op),
+                etag_after=None if after is None else str(self._etag(after)),
+                version=None if after is None else after.version,
+                values=None if after is None or op == "read" else after.writable_values(),
+                message="response lost: the connection was dropped after handling" if lost else None,
+            )
+            if result_doc is None:
+                return OpResult(None, None, lost=lost)
+            return self._result(result_doc, lost=lost)
+
+    def _check_writable(self, doc: Document, user: str) -> None:
+        if doc.is_working_copy:
+            original = self._original_of(doc)
+            if original.checked_out_by != user:
+                raise CheckedOut(
+                    f"{doc.id} is the working copy of {original.id}, "
+                    f"checked out by {original.checked_out_by}"
+                )
+            return
+        if doc.checked_out_by is not None:
+            if doc.checked_out_by != user:
+                raise CheckedOut(_checked_out_message(doc, user))
+            assert doc.working_copy is not None
+            raise CheckedOut(
+                f"{doc.id} is checked out by you; update its working copy "
+                f"{self._docs[doc.working_copy].id} and check it in"
+            )
+
+    def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
+        profile = self.profile
+        if profile.stale_same_iteration_status is None and profile.stale_new_iteration_status is None:
+            if_match_used = False
+        else:
+            if_match_used = True
+        ignore = profile.honour_ignore_version_check and conditions.ignore_version_check
+        current = self._etag(doc)
+        if if_match_used and not ignore:
+            required = profile.require_if_match or (
+                profile.honour_update_mode
+                and (conditions.update_mode or "").strip().lower() == "optimistic"
+            )
+            if conditions.if_match is None:
+                if required:
+                    raise PreconditionRequired(
+                        "This update requires an If-Match header with the document's ETag",
+                        headers={"ETag": str(current)},
+                    )
+            else:
+                sent = parse_if_match(conditions.if_match)
+                if sent != ANY:
+                    assert isinstance(sent, tuple)
+                    match = weak_match if profile.weak_comparison else strong_match
+                    if not any(match(tag, current) for tag in sent):
+                        self._reject_stale(sent, current)
+        busy = profile.busy_status is not None and now < doc.busy_until
+        if busy and not ignore:
+            raise ConcurrentModification(
+                MODIFIED_BY_ANOTHER_PROCESS,
+                status=profile.busy_status,
+                headers={"ETag": str(current)},
+                detail=f"a background {doc.busy_source} operation holds the document for "
+                f"another {doc.busy_until - now:.3f} s",
+            )
+
+    def _reject_stale(self, sent: tuple[ETag, ...], current: ETag) -> None:
+        same_iteration = any(tag.iteration == current.iteration for tag in sent)
+        status = (
+            self.profile.stale_same_iteration_status
+            if same_iteration
+            else self.profile.stale_new_iteration_status
+        )
+        detail = explain_difference(sent[0], current)
+        headers = {"ETag": str(current)}
+        if status == 409:
+            raise ConcurrentModification(MODIFIED_BY_ANOTHER_PROCESS, headers=headers, detail=detail)
+        raise PreconditionFailed(
+            f"Precondition failed: the If-Match ETag {sent[0]} does not match the current "
+            f"ETag {current}",
+            status=status,
+            headers=headers,
+            detail=detail,
+        )
+
+    # ------------------------------------------------------------------ internals: state
+
+    def _new_document(self, values: Mapping[str, Scalar], *, user: str, now: float) -> Document:
+        oid = self._allocate()
+        number = values.get("Number")
+        doc = Document(
+            oid=oid,
+            vid=self._allocate(),
+            number=str(number) if number is not None else f"{oid:010d}",
+            name=str(values["Name"]),
+            created_on=now,
+            created_by=user,
+            modified_by=user,
+            stamp=0,
+        )
+        doc.apply({k: v for k, v in values.items() if k not in ("Name", "Number")})
+        doc.touch(now)
+        self._add(doc)
+        self._families[oid] = _Family()
+        return doc
+
+    def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
+        working = doc.copy()
+        working.oid = self._allocate()
+        working.working_copy_of = doc.oid
+        working.checked_out_by = None
+        working.working_copy = None
+        working.busy_until = 0.0
+        working.modified_by = user
+        working.checkout_note = note
+        working.touch(now)
+        self._add(working)
+        doc.checked_out_by = user
+        doc.working_copy = working.oid
+        doc.checkout_note = note
+        doc.touch(now)
+        return working
+
+    def _check_in(self, original: Document, user: str, now: float) -> None:
+        assert original.working_copy is not None
+        working = self._docs[original.working_copy]
+        original.description = working.description
+        original.title = working.title
+        original.attributes = dict(working.attributes)
+        original.iteration += 1
+        original.modified_by = user
+        self._drop_working_copy(original)
+        original.touch(now)
+
+    def _undo_check_out(self, original: Document, now: float) -> None:
+        self._drop_working_copy(original)
+        original.touch(now)
+
+    def _drop_working_copy(self, original: Document) -> None:
+        assert original.working_copy is not None
+        working = self._docs.pop(original.working_copy)
+        self._keys.pop(working.id, None)
+        original.checked_out_by = None
+        original.working_copy = None
+        original.checkout_note = None
+
+    def _add(self, doc: Document) -> None:
+        self._docs[doc.oid] = doc
+        self._keys[doc.id] = doc.oid
+        if not doc.is_working_copy:
+            self._keys[f"VR:wt.doc.WTDocument:{doc.vid}"] = doc.oid
+
+    def _remove(self, doc: Document) -> None:
+        if doc.working_copy is not None:
+            self._drop_working_copy(doc)
+        self._docs.pop(doc.oid)
+        self._keys = {k: v for k, v in self._keys.items() if v != doc.oid}
+        self._families.pop(doc.oid, None)
+        self._background.forget(doc.oid)
+
+    def _allocate(self) -> int:
+        oid = self._next_oid
+        self._next_oid += 1
+        return oid
+
+    def _snapshot(self, family_oid: int) -> dict[int, Document]:
+        original = self._docs[family_oid]
+        docs = {family_oid: original.copy()}
+        if original.working_copy is not None:
+            docs[original.working_copy] = self._docs[original.working_copy].copy()
+        return docs
+
+    def _restore(self, family_oid: int, snapshot: dict[int, Document]) -> None:
+        # A rejected operation must leave nothing behind: put back the family as it was.
+        original = self._docs.get(family_oid)
+        if original is not None and original.working_copy is not None:
+            self._docs.pop(original.working_copy, None)
+        for doc in snapshot.values():
+            self._add(doc)
+
+    # ------------------------------------------------------------------ internals: time
+
+    def _materialise(self, family_oid: int, now: float) -> None:
+        """Apply every background arrival and ``at=`` intervention due by ``now``, in order."""
+        doc = self._docs.get(family_oid)
+        if doc is None:
+            return
+        family = self._family(family_oid)
+        due: list[tuple[float, int, Arrival | _Pending]] = [
+            (arrival.t, 0, arrival)
+            for arrival in self._background.take_due(family_oid, doc.created_on, now)
+        ]
+        keep = []
+        for pending in family.pending:
+            action = pending.intervention.action
+            if pending.at_abs is not None and pending.at_abs <= now and not action.request_action:
+                due.append((pending.at_abs, 1, pending))
+            else:
+                keep.append(pending)
+        family.pending = keep
+        due.sort(key=lambda item: (item[0], item[1]))
+        for when, _, item in due:
+            if family_oid not in self._docs:
+                return
+            if isinstance(item, Arrival):
+                self._apply_arrival(self._docs[family_oid], item)
+            else:
+                self._apply_action(self._docs[family_oid], item.intervention.action, when,
+                                   strict=False)
+
+    def _take_request_actions(
+        self, family_oid: int, family: _Family, request: int, now: float
+    ) -> list[Action]:
+        """Pop the interventions that fire on this request; apply the state ones at once."""
+        fire: list[_Pending] = []
+        keep: list[_Pending] = []
+        request_action_taken: set[str] = set()
+        for pending in family.pending:
+            intervention = pending.intervention
+            action = intervention.action
+            if intervention.before_request is not None:
+                hit = intervention.before_request == request
+            elif action.request_action:
+                # "at" or no trigger: the first request at or after the time; one of a kind.
+                hit = (pending.at_abs is None or pending.at_abs <= now) and (
+                    action.kind not in request_action_taken
+                )
+            else:
+                hit = False
+            if hit:
+                fire.append(pending)
+                if action.request_action:
+                    request_action_taken.add(action.kind)
+            else:
+                keep.append(pending)
+        family.pending = keep
+        if fire:
+            self._materialise(family_oid, now)
+        shaping: list[Action] = []
+        for pending in fire:
+            action = pending.intervention.action
+            if action.request_action:
+                shaping.append(action)
+            elif family_oid in self._docs:
+                self._apply_action(self._docs[family_oid], action, now, strict=False)
+        return shaping
+
+    def _apply_arrival(self, doc: Document, arrival: Arrival) -> None:
+        doc.touch(arrival.t)
+        doc.busy_until = max(doc.busy_until, arrival.t + arrival.duration)
+        doc.busy_source = arrival.source
+        self.metrics.count_background(arrival.source)
+        self._record(arrival.t, "background", "micro_update", arrival.source, document=doc.id,
+                     etag_after=str(self._etag(doc)), version=doc.version,
+                     duration=arrival.duration)
+
+    def _apply_action(self, doc: Document, action: Action, when: float, *, strict: bool) -> None:
+        try:
+            self._apply_state_action(doc, action, when)
+        except WindchillError as error:
+            if strict:
+                raise
+            self._record(when, "intervention", action.kind, _actor(action), document=doc.id,
+                         etag_after=str(self._etag(doc)), version=doc.version,
+                         message=f"skipped: {error.message}")
+
+    def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
+        changes: Mapping[str, Any] | None = None
+        if isinstance(action, MicroUpdate):
+            self._apply_arrival(doc, Arrival(when, action.source, action.duration))
+            return
+        if isinstance(action, LifecycleChange):
+            if action.state not in STATES:
+                raise BadRequest(f"unknown state {action.state!r}")
+            doc.state = action.state
+            doc.touch(when)
+        elif isinstance(action, ConcurrentEdit):
+            if doc.checked_out_by is not None:
+                raise CheckedOut(_checked_out_message(doc, action.user))
+            values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+            doc.apply(values)
+            doc.iteration += 1
+            doc.modified_by = action.user
+            doc.update_token = None
+            doc.touch(when)
+            changes = values
+        elif isinstance(action, CheckOutBy):
+            if doc.checked_out_by is not None:
+                raise CheckedOut(_checked_out_message(doc, action.user))
+            self._check_out(doc, action.user, action.note, when)
+        elif isinstance(action, CheckInBy):
+            if doc.checked_out_by != action.user:
+                raise Conflict(f"{doc.id} is not checked out by {action.user}")
+            assert doc.working_copy is not None
+            values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+            self._docs[doc.working_copy].apply(values)
+            self._check_in(doc, action.user, when)
+            changes = values
+        elif isinstance(action, UndoCheckOutBy):
+            if doc.checked_out_by != action.user:
+                raise Conflict(f"{doc.id} is not checked out by {action.user}")
+            self._undo_check_out(doc, when)
+        else:  # request actions never reach here
+            raise MockError(f"{action.kind} is not a state action")
+        self._record(when, "intervention", action.kind, _actor(action), document=doc.id,
+                     etag_after=str(self._etag(doc)), version=doc.version,
+                     changes=None if changes is None else dict(changes),
+                     values=doc.writable_values())
+
+    # ------------------------------------------------------------------ internals: lookup
+
+    def _resolve(self, key: str) -> Document:
+        oid = self._keys.get(key)
+        if oid is None:
+            raise NotFound(f"No document with key '{key}' in Documents")
+        return self._docs[oid]
+
+    def _family_oid(self, doc: Document) -> int:
+        return doc.working_copy_of if doc.working_copy_of is not None else doc.oid
+
+    def _original_of(self, doc: Document) -> Document:
+        return self._docs[self._family_oid(doc)]
+
+    def _family(self, oid: int) -> _Family:
+        return self._families.setdefault(oid, _Family())
+
+    def _etag(self, doc: Document) -> ETag:
+        return doc.etag(weak=self.profile.weak_etags)
+
+    def _etag_header(self, doc: Document) -> str | None:
+        return str(self._etag(doc)) if self.profile.emit_etags else None
+
+    def _etag_of_key(self, key: str) -> str | None:
+        oid = self._keys.get(key)
+        return None if oid is None else str(self._etag(self._docs[oid]))
+
+    def _entity(self, doc: Document) -> dict[str, Any]:
+        return doc.to_entity(
+            soft_attributes=self.soft_attributes, utc_offset_minutes=self.utc_offset_minutes
+        )
+
+    def _result(self, doc: Document, *, lost: bool = False) -> OpResult:
+        return OpResult(self._entity(doc), self._etag_header(doc), lost, doc.update_token)
+
+    def _record(self, when: float, type_: str, op: str, process: str, **fields: Any) -> None:
+        self.journal.record(t=round(when - self.epoch, 6), type=type_, op=op, process=process,
+                            **fields)
+
+
+def _fault_error(fault: Fault) -> WindchillError:
+    headers = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(max(0, round(fault.retry_after)))
+    return InjectedFault(
+        fault.message or f"Injected fault: HTTP {fault.status}", status=fault.status,
+        headers=headers,
+    )
+
+
+def _success_status(op: str) -> int:
+    return {"create": 201, "delete": 204}.get(op, 200)
+
+
+def _checked_out_message(doc: Document, user: str) -> str:
+    owner = doc.checked_out_by
+    if owner == user:
+        return f"{doc.id} is already checked out by you"
+    return f"{doc.id} is checked out by {owner}; it cannot be modified by {user}"
+
+
+def _actor(action: Action) -> str:
+    user = getattr(action, "user", None)
+    if isinstance(user, str):
+        return user
+    return getattr(action, "source", "mock")
+
+
+def _property(doc: Document, name: str) -> object:
+    if name == "Number":
+        return doc.number
+    if name == "Name":
+        return doc.name
+    if name == "State":
+        return doc.state
+    return doc.writable_values().get(name)
+
+
+def _as_dict(value: object) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None

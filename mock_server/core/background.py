@@ -71,10 +71,14 @@ class ArrivalStream:
         while True:
             if self._next is None and not self._enter_next_segment(segments, until):
                 return due
-            assert self._next is not None and self._rng is not None
+            assert self._next is not None
+            assert self._rng is not None
             if self._next > until:
                 return due
-            if self._segment + 1 < len(segments) and self._next >= segments[self._segment + 1].start:
+            if (
+                self._segment + 1 < len(segments)
+                and self._next >= segments[self._segment + 1].start
+            ):
                 self._next = None
                 continue
             due.append(Arrival(self._next, self._source, segments[self._segment].settings.duration))

@@ -78,7 +78,7 @@ def version_id(vid: int) -> str:
 
 
 def format_timestamp(seconds: float, utc_offset_minutes: int = 0) -> str:
-    """ISO-8601 with an explicit offset, as WRS writes ``CreatedOn``: ``2024-08-19T14:15:09+02:00``."""
+    """ISO-8601 with an explicit offset, as WRS writes it: ``2024-08-19T14:15:09+02:00``."""
     tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
     return dt.datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
 
@@ -162,7 +162,9 @@ class Document:
     def copy(self) -> Document:
         return dataclasses.replace(self, attributes=dict(self.attributes))
 
-    def to_entity(self, *, soft_attributes: tuple[str, ...], utc_offset_minutes: int = 0) -> dict[str, Any]:
+    def to_entity(
+        self, *, soft_attributes: tuple[str, ...], utc_offset_minutes: int = 0
+    ) -> dict[str, Any]:
         """The WRS JSON shape, without ``@odata`` annotations (the HTTP layer adds those)."""
         entity: dict[str, Any] = {
             "ID": self.id,
@@ -243,7 +245,7 @@ def _check_value(name: str, value: object, soft_attributes: tuple[str, ...]) -> 
         )
     if isinstance(value, float) and value != value:
         raise BadRequest(f"Property '{name}' cannot be NaN")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _unknown_property_message(name: str, known: tuple[str, ...]) -> str:

@@ -224,7 +224,7 @@ class Intervention:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"action": self.action.kind, "document": self.document}
-        for f in fields(self.action):  # type: ignore[arg-type]
+        for f in fields(self.action):
             value = getattr(self.action, f.name)
             data[f.name] = dict(value) if isinstance(value, Mapping) else value
         if self.before_request is not None:
@@ -246,7 +246,7 @@ class Intervention:
         document = values.pop("document", None)
         before_request = values.pop("before_request", None)
         at = values.pop("at", None)
-        names = {f.name for f in fields(action_cls)}  # type: ignore[arg-type]
+        names = {f.name for f in fields(action_cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise MockError(f"unknown field(s) {unknown} for {kind}; known: {sorted(names)}")
@@ -254,4 +254,4 @@ class Intervention:
             action = action_cls(**values)
         except TypeError as error:
             raise MockError(f"bad fields for {kind}: {error}") from None
-        return cls(document=document, action=action, before_request=before_request, at=at)  # type: ignore[arg-type]
+        return cls(document=document, action=action, before_request=before_request, at=at)

@@ -250,12 +250,28 @@ class Repository:
                     raise Conflict(f"A document with number {number} already exists")
                 doc = self._new_document(values, user=user, now=now)
             except WindchillError as error:
-                self._record(now, "fail", "create", user, op_id=op_id, status=error.http_status,
-                             message=error.message)
+                self._record(
+                    now,
+                    "fail",
+                    "create",
+                    user,
+                    op_id=op_id,
+                    status=error.http_status,
+                    message=error.message,
+                )
                 raise
-            self._record(now, "ok", "create", user, document=doc.id, op_id=op_id, status=201,
-                         etag_after=str(self._etag(doc)), version=doc.version,
-                         values=doc.writable_values())
+            self._record(
+                now,
+                "ok",
+                "create",
+                user,
+                document=doc.id,
+                op_id=op_id,
+                status=201,
+                etag_after=str(self._etag(doc)),
+                version=doc.version,
+                values=doc.writable_values(),
+            )
             return self._result(doc)
 
     def read(self, key: str, *, user: str) -> OpResult:
@@ -285,7 +301,9 @@ class Repository:
             "update", key, user, body, changes=_as_dict(changes), if_match=conditions.if_match
         )
 
-    def delete(self, key: str, *, user: str, conditions: WriteConditions = WriteConditions()) -> OpResult:
+    def delete(
+        self, key: str, *, user: str, conditions: WriteConditions = WriteConditions()
+    ) -> OpResult:
         def body(doc: Document, now: float) -> None:
             if doc.is_working_copy:
                 raise BadRequest(
@@ -405,10 +423,26 @@ class Repository:
                 doc = self._resolve(key)
             except NotFound as error:
                 op_id = self.journal.next_op_id()
-                self._record(now, "invoke", op, user, document=key, op_id=op_id,
-                             if_match=if_match, changes=changes)
-                self._record(now, "fail", op, user, document=key, op_id=op_id, status=404,
-                             message=error.message)
+                self._record(
+                    now,
+                    "invoke",
+                    op,
+                    user,
+                    document=key,
+                    op_id=op_id,
+                    if_match=if_match,
+                    changes=changes,
+                )
+                self._record(
+                    now,
+                    "fail",
+                    op,
+                    user,
+                    document=key,
+                    op_id=op_id,
+                    status=404,
+                    message=error.message,
+                )
                 raise
             family_oid = self._family_oid(doc)
             family = self._family(family_oid)
@@ -420,10 +454,19 @@ class Repository:
             op_id = self.journal.next_op_id()
             target = self._keys.get(key)
             before = self._docs.get(target) if target is not None else None
-            self._record(now, "invoke", op, user, document=doc_id, op_id=op_id, request=request,
-                         target=None if key == doc_id else key,
-                         if_match=if_match, changes=changes,
-                         etag_before=None if before is None else str(self._etag(before)))
+            self._record(
+                now,
+                "invoke",
+                op,
+                user,
+                document=doc_id,
+                op_id=op_id,
+                request=request,
+                target=None if key == doc_id else key,
+                if_match=if_match,
+                changes=changes,
+                etag_before=None if before is None else str(self._etag(before)),
+            )
         latency = sum(a.seconds for a in shaping if isinstance(a, Latency))
         if latency:
             self._sleep(latency)
@@ -443,19 +486,36 @@ class Repository:
                     self._restore(family_oid, snapshot)
                     raise
             except WindchillError as error:
-                self._record(now, "fail", op, user, document=doc_id, op_id=op_id,
-                             request=request, status=error.http_status, message=error.message,
-                             etag_after=self._etag_of_key(key))
+                self._record(
+                    now,
+                    "fail",
+                    op,
+                    user,
+                    document=doc_id,
+                    op_id=op_id,
+                    request=request,
+                    status=error.http_status,
+                    message=error.message,
+                    etag_after=self._etag_of_key(key),
+                )
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
             after = None if result_doc is None else result_doc
             self._record(
-                now, "info" if lost else "ok", op, user, document=doc_id, op_id=op_id,
-                request=request, status=_success_status(op),
+                now,
+                "info" if lost else "ok",
+                op,
+                user,
+                document=doc_id,
+                op_id=op_id,
+                request=request,
+                status=_success_status(op),
                 etag_after=None if after is None else str(self._etag(after)),
                 version=None if after is None else after.version,
                 values=None if after is None or op == "read" else after.writable_values(),
-                message="response lost: the connection was dropped after handling" if lost else None,
+                message="response lost: the connection was dropped after handling"
+                if lost
+                else None,
             )
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
@@ -481,7 +541,10 @@ class Repository:
 
     def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
         profile = self.profile
-        if profile.stale_same_iteration_status is None and profile.stale_new_iteration_status is None:
+        if (
+            profile.stale_same_iteration_status is None
+            and profile.stale_new_iteration_status is None
+        ):
             if_match_used = False
         else:
             if_match_used = True
@@ -525,7 +588,9 @@ class Repository:
         detail = explain_difference(sent[0], current)
         headers = {"ETag": str(current)}
         if status == 409:
-            raise ConcurrentModification(MODIFIED_BY_ANOTHER_PROCESS, headers=headers, detail=detail)
+            raise ConcurrentModification(
+                MODIFIED_BY_ANOTHER_PROCESS, headers=headers, detail=detail
+            )
         raise PreconditionFailed(
             f"Precondition failed: the If-Match ETag {sent[0]} does not match the current "
             f"ETag {current}",
@@ -656,8 +721,9 @@ class Repository:
             if isinstance(item, Arrival):
                 self._apply_arrival(self._docs[family_oid], item)
             else:
-                self._apply_action(self._docs[family_oid], item.intervention.action, when,
-                                   strict=False)
+                self._apply_action(
+                    self._docs[family_oid], item.intervention.action, when, strict=False
+                )
 
     def _take_request_actions(
         self, family_oid: int, family: _Family, request: int, now: float
@@ -701,9 +767,16 @@ class Repository:
         doc.busy_until = max(doc.busy_until, arrival.t + arrival.duration)
         doc.busy_source = arrival.source
         self.metrics.count_background(arrival.source)
-        self._record(arrival.t, "background", "micro_update", arrival.source, document=doc.id,
-                     etag_after=str(self._etag(doc)), version=doc.version,
-                     duration=arrival.duration)
+        self._record(
+            arrival.t,
+            "background",
+            "micro_update",
+            arrival.source,
+            document=doc.id,
+            etag_after=str(self._etag(doc)),
+            version=doc.version,
+            duration=arrival.duration,
+        )
 
     def _apply_action(self, doc: Document, action: Action, when: float, *, strict: bool) -> None:
         try:
@@ -711,9 +784,16 @@ class Repository:
         except WindchillError as error:
             if strict:
                 raise
-            self._record(when, "intervention", action.kind, _actor(action), document=doc.id,
-                         etag_after=str(self._etag(doc)), version=doc.version,
-                         message=f"skipped: {error.message}")
+            self._record(
+                when,
+                "intervention",
+                action.kind,
+                _actor(action),
+                document=doc.id,
+                etag_after=str(self._etag(doc)),
+                version=doc.version,
+                message=f"skipped: {error.message}",
+            )
 
     def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
         changes: Mapping[str, Any] | None = None
@@ -753,10 +833,17 @@ class Repository:
             self._undo_check_out(doc, when)
         else:  # request actions never reach here
             raise MockError(f"{action.kind} is not a state action")
-        self._record(when, "intervention", action.kind, _actor(action), document=doc.id,
-                     etag_after=str(self._etag(doc)), version=doc.version,
-                     changes=None if changes is None else dict(changes),
-                     values=doc.writable_values())
+        self._record(
+            when,
+            "intervention",
+            action.kind,
+            _actor(action),
+            document=doc.id,
+            etag_after=str(self._etag(doc)),
+            version=doc.version,
+            changes=None if changes is None else dict(changes),
+            values=doc.writable_values(),
+        )
 
     # ------------------------------------------------------------------ internals: lookup
 
@@ -794,8 +881,9 @@ class Repository:
         return OpResult(self._entity(doc), self._etag_header(doc), lost, doc.update_token)
 
     def _record(self, when: float, type_: str, op: str, process: str, **fields: Any) -> None:
-        self.journal.record(t=round(when - self.epoch, 6), type=type_, op=op, process=process,
-                            **fields)
+        self.journal.record(
+            t=round(when - self.epoch, 6), type=type_, op=op, process=process, **fields
+        )
 
 
 def _fault_error(fault: Fault) -> WindchillError:
@@ -803,7 +891,8 @@ def _fault_error(fault: Fault) -> WindchillError:
     if fault.retry_after is not None:
         headers["Retry-After"] = str(max(0, round(fault.retry_after)))
     return InjectedFault(
-        fault.message or f"Injected fault: HTTP {fault.status}", status=fault.status,
+        fault.message or f"Injected fault: HTTP {fault.status}",
+        status=fault.status,
         headers=headers,
     )
 

@@ -1,0 +1,200 @@
+"""The ``windchill-mock`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import SERVE_RATES, MockConfig, parse_rate
+from .core.background import SOURCES
+from .core.clock import SystemClock, VirtualClock
+from .core.errors import MockError
+from .core.profiles import PROFILES
+from .http import create_app
+from .http.odata import ROOT
+
+__all__ = ["main"]
+
+_SERVE_DOCUMENTS = 20
+
+
+def _rates(values: tuple[str, ...], what: str) -> dict[str, float]:
+    result = {}
+    for text in values:
+        try:
+            source, value = parse_rate(text)
+        except MockError as error:
+            raise click.BadParameter(str(error), param_hint=what) from None
+        result[source] = value
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pytest-windchill")
+def main() -> None:
+    """A mock of Windchill REST Services for testing ETag, retry and check-out logic."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to bind (0: any free port).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=None,
+    help="Concurrency profile [default: thread].",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed for background arrivals [default: 0].",
+)
+@click.option(
+    "--documents",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Demo documents to create [default: {_SERVE_DOCUMENTS}].",
+)
+@click.option(
+    "--rate",
+    "rates",
+    multiple=True,
+    metavar="SOURCE=PER_SECOND",
+    help=f"Background events per second per document; SOURCE is one of {', '.join(SOURCES)}. "
+    "Repeatable. Defaults: " + ", ".join(f"{k}={v}" for k, v in SERVE_RATES.items()) + ".",
+)
+@click.option(
+    "--duration",
+    "durations",
+    multiple=True,
+    metavar="SOURCE=SECONDS",
+    help="How long a background operation keeps the document busy. Repeatable.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML configuration file (command-line options win).",
+)
+@click.option("--no-auth", is_flag=True, help="Accept requests without Basic auth.")
+@click.option("--no-csrf", is_flag=True, help="Do not require the CSRF_NONCE header on writes.")
+@click.option(
+    "--virtual-clock",
+    is_flag=True,
+    help="Run on a virtual clock that moves only via POST /__mock/clock/advance.",
+)
+@click.option(
+    "--admin-token", default=None, help="Require X-Mock-Admin-Token on /__mock/ requests."
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="waitress worker threads.",
+)
+def serve(
+    host: str,
+    port: int,
+    profile: str | None,
+    seed: int | None,
+    documents: int | None,
+    rates: tuple[str, ...],
+    durations: tuple[str, ...],
+    config_file: Path | None,
+    no_auth: bool,
+    no_csrf: bool,
+    virtual_clock: bool,
+    admin_token: str | None,
+    threads: int,
+) -> None:
+    """Run the mock as a standalone server (waitress), with demo documents and background
+    activity switched on so that the forum thread's 409 shows up within a minute."""
+    from .serving import make_waitress_server
+
+    try:
+        defaults: dict[str, Any] = {"rates": dict(SERVE_RATES), "documents": _SERVE_DOCUMENTS}
+        config = (
+            MockConfig.from_toml(config_file, **defaults)
+            if config_file is not None
+            else MockConfig(**defaults)
+        )
+        changes: dict[str, Any] = {
+            "rates": _rates(rates, "--rate"),
+            "durations": _rates(durations, "--duration"),
+        }
+        for name, value in (
+            ("profile", profile),
+            ("seed", seed),
+            ("documents", documents),
+            ("admin_token", admin_token),
+        ):
+            if value is not None:
+                changes[name] = value
+        if no_auth:
+            changes["auth"] = False
+        if no_csrf:
+            changes["csrf"] = False
+        config = config.updated(changes)
+    except MockError as error:
+        raise click.UsageError(str(error)) from None
+    app = create_app(config, clock=VirtualClock() if virtual_clock else SystemClock())
+    try:
+        server = make_waitress_server(app, host, port, threads=threads)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    bound = server.effective_port
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{bound}"
+    background = ", ".join(
+        f"{source}={settings.rate}/s for {settings.duration}s"
+        for source, settings in config.background().items()
+    )
+    lines = [
+        "windchill-mock: Windchill REST Services mock",
+        f"  service root : {base}{ROOT}/",
+        f"  documents    : {base}{ROOT}/DocMgmt/Documents ({config.documents} demo documents)",
+        f"  profile      : {config.profile}    seed: {config.seed}    "
+        f"clock: {'virtual' if virtual_clock else 'system'}",
+        f"  background   : {background}",
+        "  credentials  : "
+        + (
+            "(auth off)"
+            if not config.auth
+            else ", ".join(f"{u}/{p}" for u, p in config.users.items())
+        ),
+        "  CSRF         : "
+        + (f"required: GET {ROOT}/PTC/GetCSRFToken()" if config.csrf else "off"),
+        f"  admin API    : {base}/__mock/ (journal, metrics, interventions, reset)",
+        "Press Ctrl+C to stop.",
+    ]
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+@main.command()
+def profiles() -> None:
+    """Show every profile and its knobs."""
+    names = sorted(PROFILES)
+    knobs = [k for k in PROFILES[names[0]].knobs() if k != "name"]
+    width = max(len(k) for k in knobs)
+    click.echo(" " * width + "  " + "  ".join(f"{n:>8}" for n in names))
+    for knob in knobs:
+        values = [str(PROFILES[n].knobs()[knob]) for n in names]
+        click.echo(f"{knob:<{width}}  " + "  ".join(f"{v:>8}" for v in values))

@@ -1,0 +1,165 @@
+"""Configuration of a mock: a profile plus overrides, rates, accounts and limits.
+
+``MockConfig`` is a plain value. It is built from keywords, from a TOML file
+(:meth:`MockConfig.from_toml`) or from the admin API's JSON (:meth:`MockConfig.updated`).
+Unknown keys are errors, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core.background import SOURCES, SourceSettings
+from .core.documents import DEFAULT_SOFT_ATTRIBUTES
+from .core.errors import MockError
+from .core.profiles import Profile, profile_named
+
+__all__ = [
+    "DEFAULT_DURATIONS",
+    "SERVE_RATES",
+    "MockConfig",
+    "parse_rate",
+]
+
+#: How long each background operation stays in flight, in seconds.
+DEFAULT_DURATIONS: Mapping[str, float] = {
+    "indexer": 2.0,
+    "cache_sync": 0.5,
+    "lifecycle_evaluator": 1.0,
+}
+#: Rates of the standalone server (events per second per document): about one background
+#: operation every 12 seconds per document, so a GET, a pause and a PATCH by hand meet the
+#: forum thread's 409 within a minute. Inside tests every rate defaults to 0.
+SERVE_RATES: Mapping[str, float] = {
+    "indexer": 0.05,
+    "cache_sync": 0.025,
+    "lifecycle_evaluator": 0.01,
+}
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """Everything that makes one mock differ from another. See docs/mock-server.md."""
+
+    profile: str = "thread"
+    #: Profile knobs to override (see :class:`~mock_server.core.profiles.Profile`).
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    rates: Mapping[str, float] = field(default_factory=dict)
+    durations: Mapping[str, float] = field(default_factory=dict)
+    #: Demo documents created at start-up (and after a reset).
+    documents: int = 0
+    auth: bool = True
+    #: Accounts accepted by Basic auth: user → password.
+    users: Mapping[str, str] = field(
+        default_factory=lambda: {"wcadmin": "wcadmin", "other": "other"}
+    )
+    csrf: bool = True
+    page_size: int = 25
+    max_body_bytes: int = 1_048_576
+    soft_attributes: tuple[str, ...] = DEFAULT_SOFT_ATTRIBUTES
+    #: Let the admin API answer clients that are not on loopback.
+    admin_remote: bool = False
+    #: If set, the admin API requires header ``X-Mock-Admin-Token`` with this value.
+    admin_token: str | None = None
+    #: Keep at most this many journal events (oldest dropped first); ``None``: all.
+    journal_limit: int | None = None
+    utc_offset_minutes: int = 0
+
+    def __post_init__(self) -> None:
+        profile_named(self.profile)
+        self.resolved_profile()  # validates the overrides
+        for name, mapping in (("rates", self.rates), ("durations", self.durations)):
+            unknown = sorted(set(mapping) - set(SOURCES))
+            if unknown:
+                raise MockError(f"unknown source(s) in {name}: {unknown}; known: {list(SOURCES)}")
+            for source, value in mapping.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise MockError(f"{name}.{source} must be a number, got {value!r}")
+                if not math.isfinite(value) or value < 0:
+                    raise MockError(f"{name}.{source} must be a finite number >= 0, got {value!r}")
+        for name in ("documents", "page_size", "max_body_bytes", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MockError(f"{name} must be a whole number >= 0, got {value!r}")
+        if self.page_size < 1:
+            raise MockError("page_size must be at least 1")
+        if not self.users and self.auth:
+            raise MockError("auth is on but no users are configured")
+
+    def resolved_profile(self) -> Profile:
+        return profile_named(self.profile).replace(**dict(self.overrides))
+
+    def background(self) -> dict[str, SourceSettings]:
+        return {
+            source: SourceSettings(
+                rate=float(self.rates.get(source, 0.0)),
+                duration=float(self.durations.get(source, DEFAULT_DURATIONS[source])),
+            )
+            for source in SOURCES
+        }
+
+    def updated(self, changes: Mapping[str, Any]) -> MockConfig:
+        """A copy with ``changes`` applied; ``rates``/``durations``/``overrides`` merge."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise MockError(f"unknown configuration key(s) {unknown}; known: {sorted(known)}")
+        values = dict(changes)
+        for name in ("rates", "durations", "overrides", "users"):
+            if name in values:
+                if not isinstance(values[name], Mapping):
+                    raise MockError(f"{name} must be an object")
+                values[name] = {**getattr(self, name), **values[name]}
+        if "soft_attributes" in values:
+            values["soft_attributes"] = tuple(values["soft_attributes"])
+        try:
+            return dataclasses.replace(self, **values)
+        except TypeError as error:
+            raise MockError(str(error)) from None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["users"] = sorted(self.users)  # never echo passwords
+        data["soft_attributes"] = list(self.soft_attributes)
+        data["admin_token"] = None if self.admin_token is None else "***"
+        data["knobs"] = self.resolved_profile().knobs()
+        data["background"] = {
+            source: dataclasses.asdict(settings) for source, settings in self.background().items()
+        }
+        return data
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **defaults: Any) -> MockConfig:
+        """Read a TOML file (top-level keys as in this class; tables for the mappings)."""
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except OSError as error:
+            raise MockError(f"cannot read configuration file {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise MockError(f"{path} is not valid TOML: {error}") from None
+        return cls(**defaults).updated(data)
+
+
+def parse_rate(text: str) -> tuple[str, float]:
+    """Parse ``SOURCE=PER_SECOND`` (as given to ``--rate``)."""
+    source, sep, value = text.partition("=")
+    source = source.strip()
+    if not sep or source not in SOURCES:
+        raise MockError(
+            f"expected SOURCE=PER_SECOND with SOURCE one of {list(SOURCES)}, got {text!r}"
+        )
+    try:
+        rate = float(value)
+    except ValueError:
+        raise MockError(f"the rate in {text!r} is not a number") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise MockError(f"the rate in {text!r} must be a finite number >= 0")
+    return source, rate

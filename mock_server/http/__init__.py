@@ -1,0 +1,8 @@
+"""The Flask adapter: OData routes, the admin API, auth and CSRF."""
+
+from __future__ import annotations
+
+from .app import create_app
+from .state import MockState, state
+
+__all__ = ["MockState", "create_app", "state"]

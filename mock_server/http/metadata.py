@@ -1,0 +1,96 @@
+"""Service documents and ``$metadata`` (CSDL XML) for the domains the mock serves."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import quoteattr
+
+from ..core.documents import READ_ONLY
+from ..core.profiles import Profile
+
+__all__ = ["DOMAINS", "docmgmt_metadata", "ptc_metadata"]
+
+#: Domain → entity sets it serves.
+DOMAINS: dict[str, tuple[str, ...]] = {"DocMgmt": ("Documents",), "PTC": ()}
+
+_STRING_PROPERTIES = (
+    "ID",
+    "Number",
+    "Name",
+    "Description",
+    "Title",
+    "Version",
+    "Revision",
+    "VersionID",
+    "CheckoutState",
+    "CreatedBy",
+    "ModifiedBy",
+)
+
+
+def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
+    props = []
+    for name in _STRING_PROPERTIES:
+        nullable = "false" if name in ("ID", "Number", "Name") else "true"
+        props.append(f'<Property Name="{name}" Type="Edm.String" Nullable="{nullable}"/>')
+    props.append('<Property Name="Latest" Type="Edm.Boolean"/>')
+    props.append('<Property Name="State" Type="PTC.EnumType"/>')
+    props.append('<Property Name="CreatedOn" Type="Edm.DateTimeOffset"/>')
+    props.append('<Property Name="LastModified" Type="Edm.DateTimeOffset"/>')
+    props.extend(f'<Property Name={quoteattr(n)} Type="Edm.String"/>' for n in soft_attributes)
+    computed = "".join(
+        f'<PropertyValue Property="Path" PropertyPath="{n}"/>'
+        for n in READ_ONLY
+        if n != "LifeCycleTemplateName"
+    )
+    concurrency = ""
+    if profile.advertise_optimistic_concurrency:
+        concurrency = (
+            '<Annotation Term="Org.OData.Core.V1.OptimisticConcurrency">'
+            "<Collection><PropertyPath>LastModified</PropertyPath></Collection></Annotation>"
+        )
+    actions = "".join(
+        f'<Action Name="{name}" IsBound="true">'
+        '<Parameter Name="Document" Type="PTC.DocMgmt.Document"/>'
+        f"{params}"
+        '<ReturnType Type="PTC.DocMgmt.Document"/></Action>'
+        for name, params in (
+            ("CheckOut", '<Parameter Name="CheckOutNote" Type="Edm.String"/>'),
+            (
+                "CheckIn",
+                '<Parameter Name="CheckInNote" Type="Edm.String"/>'
+                '<Parameter Name="KeepCheckedOut" Type="Edm.Boolean"/>'
+                '<Parameter Name="CheckOutNote" Type="Edm.String"/>',
+            ),
+            ("UndoCheckOut", ""),
+        )
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
+        "<edmx:DataServices>"
+        '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC.DocMgmt">'
+        '<EntityType Name="Document"><Key><PropertyRef Name="ID"/></Key>'
+        f"{''.join(props)}</EntityType>"
+        f"{actions}"
+        '<EntityContainer Name="Windchill">'
+        f'<EntitySet Name="Documents" EntityType="PTC.DocMgmt.Document">{concurrency}'
+        '<Annotation Term="Org.OData.Core.V1.Computed"><Collection>'
+        f"{computed}</Collection></Annotation></EntitySet>"
+        "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
+    )
+
+
+def ptc_metadata() -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
+        "<edmx:DataServices>"
+        '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC">'
+        '<EnumType Name="EnumType"/>'
+        '<ComplexType Name="CSRFToken"><Property Name="NonceKey" Type="Edm.String"/>'
+        '<Property Name="NonceValue" Type="Edm.String"/></ComplexType>'
+        '<Function Name="GetCSRFToken"><ReturnType Type="PTC.CSRFToken"/></Function>'
+        '<EntityContainer Name="Windchill">'
+        '<FunctionImport Name="GetCSRFToken" Function="PTC.GetCSRFToken"/>'
+        "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
+    )

@@ -1,0 +1,411 @@
+"""The OData routes of Windchill REST Services. Views parse, call one repository method,
+and serialise; every rule about documents lives in :mod:`mock_server.core.repository`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.routing import BaseConverter
+
+from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE
+from ..core.errors import BadRequest, NotFound, WindchillError
+from ..core.repository import OpResult, WriteConditions
+from .metadata import DOMAINS, docmgmt_metadata, ptc_metadata
+from .query import parse_collection_query, parse_max_page_size, parse_select
+from .security import SESSION_COOKIE, authenticate, check_csrf, current_user
+from .state import state
+
+__all__ = ["ROOT", "blueprint", "register_converters"]
+
+ROOT = "/Windchill/servlet/odata"
+JSON_TYPE = "application/json; odata.metadata=minimal"
+XML_TYPE = "application/xml"
+
+blueprint = Blueprint("odata", __name__)
+
+
+class KeyConverter(BaseConverter):
+    """``'OR:wt.doc.WTDocument:164057'`` → ``OR:wt.doc.WTDocument:164057`` (``''`` unescaped)."""
+
+    regex = r"'(?:[^']|'')*'"
+    part_isolating = False
+
+    def to_python(self, value: str) -> str:
+        return value[1:-1].replace("''", "'")
+
+    def to_url(self, value: str) -> str:
+        return "'" + quote(value.replace("'", "''"), safe=":") + "'"
+
+
+class VersionConverter(BaseConverter):
+    regex = r"v\d{1,3}"
+
+
+def register_converters(app: Flask) -> None:
+    app.url_map.converters["odata_key"] = KeyConverter
+    app.url_map.converters["odata_version"] = VersionConverter
+    app.url_map.redirect_defaults = False
+
+
+def route(
+    rule: str, methods: list[str]
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Register ``rule`` under the service root, with and without a ``/vN`` version segment."""
+
+    def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
+        endpoint = view.__name__
+        blueprint.add_url_rule(
+            f"{ROOT}{rule}",
+            endpoint,
+            view,
+            methods=methods,
+            defaults={"version": None},
+            strict_slashes=False,
+        )
+        blueprint.add_url_rule(
+            f"{ROOT}/<odata_version:version>{rule}",
+            endpoint,
+            view,
+            methods=methods,
+            strict_slashes=False,
+        )
+        return view
+
+    return decorator
+
+
+@blueprint.before_request
+def _guard() -> None:
+    authenticate()
+    check_csrf()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _service_root() -> str:
+    return request.host_url.rstrip("/") + ROOT
+
+
+def _domain_root(version: str | None, domain: str) -> str:
+    return f"{_service_root()}/{version + '/' if version else ''}{domain}"
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    response.headers["Content-Type"] = JSON_TYPE
+    response.headers["OData-Version"] = "4.0"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _entity_body(
+    result: OpResult, version: str | None, select: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    assert result.entity is not None
+    body: dict[str, Any] = {
+        "@odata.context": f"{_domain_root(version, 'DocMgmt')}/$metadata#Documents/$entity"
+    }
+    if result.etag is not None:
+        body["@odata.etag"] = result.etag
+    entity = result.entity
+    if select is not None:
+        entity = {name: entity[name] for name in ("ID", *select) if name in entity}
+    body.update(entity)
+    return body
+
+
+def _entity_response(
+    result: OpResult,
+    version: str | None,
+    status: int = 200,
+    *,
+    minimal: bool = False,
+    select: tuple[str, ...] | None = None,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    if result.lost:
+        return _drop_connection()
+    headers = dict(extra or {})
+    if result.etag is not None:
+        headers["ETag"] = result.etag
+    if result.update_token is not None:
+        headers["X-Client-UpdateToken"] = result.update_token
+    if minimal:
+        response = Response(status=204)
+        response.headers["OData-Version"] = "4.0"
+        response.headers.update(headers)
+        return response
+    return _json(_entity_body(result, version, select), status, headers)
+
+
+def _drop_connection() -> Response:
+    """Fail the response like a dropped connection, after the operation was applied.
+
+    The in-process transport reads ``windchill.lost_response`` from the environ; the live
+    server (Werkzeug) has its socket shut down before any byte is written; other servers get
+    a body shorter than its ``Content-Length``, which a client reads as a broken connection.
+    """
+    environ = request.environ
+    environ["windchill.lost_response"] = True
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def truncated() -> Iterator[bytes]:
+        yield b"{"
+
+    response = Response(truncated(), status=200, mimetype="application/json")
+    response.headers["Content-Length"] = "1048576"
+    return response
+
+
+def _json_body(*, required: bool) -> Any:
+    data = request.get_data(cache=True)
+    if not data.strip():
+        if required:
+            raise BadRequest("The request body must be a JSON object", code="MissingBody")
+        return {}
+    if request.mimetype != "application/json":
+        raise WindchillError(
+            f"Content-Type must be application/json, not {request.mimetype or 'missing'}",
+            status=415,
+            code="UnsupportedMediaType",
+        )
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(
+            f"Malformed JSON in the request body: {error}", code="MalformedJSON"
+        ) from None
+
+
+def _object_body(*, required: bool) -> dict[str, Any]:
+    body = _json_body(required=required)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+def _conditions() -> WriteConditions:
+    ignore = request.headers.get("X-PTC-IgnoreVersionCheck")
+    if ignore is not None and ignore.strip().lower() not in ("true", "false"):
+        raise BadRequest(f"X-PTC-IgnoreVersionCheck must be true or false, got {ignore!r}")
+    return WriteConditions(
+        if_match=request.headers.get("If-Match"),
+        update_mode=request.headers.get("X-PTC-UpdateMode"),
+        ignore_version_check=ignore is not None and ignore.strip().lower() == "true",
+        update_token=request.headers.get("X-Client-UpdateToken"),
+    )
+
+
+def _prefers_minimal(default_minimal: bool) -> bool:
+    prefer = (request.headers.get("Prefer") or "").lower()
+    if "return=minimal" in prefer:
+        return True
+    if "return=representation" in prefer:
+        return False
+    return default_minimal
+
+
+def _selectable() -> tuple[str, ...]:
+    soft = state().repository.soft_attributes
+    return (*WRITABLE, *CREATE_ONLY, *READ_ONLY[:-1], *soft)
+
+
+def _string_param(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"Parameter '{name}' must be a string")
+    return value
+
+
+def _bool_param(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if isinstance(value, bool):
+        return value
+    # One of PTC's own examples sends KeepCheckedOut as the string "false".
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise BadRequest(f"Parameter '{name}' must be a boolean")
+
+
+def _refuse_unknown_params(body: dict[str, Any], known: tuple[str, ...], action: str) -> None:
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise BadRequest(f"Unknown parameter(s) {unknown} for {action}; known: {list(known)}")
+
+
+# ---------------------------------------------------------------- service documents
+
+
+@route("/", methods=["GET"])
+def service_root(version: str | None) -> Response:
+    return _json(
+        {
+            "@odata.context": f"{_service_root()}/$metadata",
+            "value": [
+                {"name": domain, "kind": "Domain", "url": f"{_domain_root(version, domain)}/"}
+                for domain in DOMAINS
+            ],
+        }
+    )
+
+
+@route("/<domain>/", methods=["GET"])
+def service_document(version: str | None, domain: str) -> Response:
+    if domain not in DOMAINS:
+        raise NotFound(f"Domain '{domain}' is not served by this mock; domains: {list(DOMAINS)}")
+    return _json(
+        {
+            "@odata.context": f"{_domain_root(version, domain)}/$metadata",
+            "value": [{"name": name, "kind": "EntitySet", "url": name} for name in DOMAINS[domain]],
+        }
+    )
+
+
+@route("/DocMgmt/$metadata", methods=["GET"])
+def docmgmt_metadata_view(version: str | None) -> Response:
+    mock = state()
+    xml = docmgmt_metadata(mock.repository.profile, mock.repository.soft_attributes)
+    return Response(xml, mimetype=XML_TYPE, headers={"OData-Version": "4.0"})
+
+
+@route("/PTC/$metadata", methods=["GET"])
+def ptc_metadata_view(version: str | None) -> Response:
+    return Response(ptc_metadata(), mimetype=XML_TYPE, headers={"OData-Version": "4.0"})
+
+
+@route("/PTC/GetCSRFToken()", methods=["GET"])
+def csrf_token(version: str | None) -> Response:
+    mock = state()
+    session = request.cookies.get(SESSION_COOKIE)
+    new_session = session is None
+    if session is None:
+        session = mock.csrf.new_session()
+    response = _json(
+        {
+            "@odata.context": f"{_domain_root(version, 'PTC')}/$metadata#CSRFToken",
+            "NonceKey": "CSRF_NONCE",
+            "NonceValue": mock.csrf.nonce_for(session),
+        }
+    )
+    if new_session:
+        response.set_cookie(SESSION_COOKIE, session, path="/Windchill", httponly=True)
+    return response
+
+
+# ---------------------------------------------------------------- documents
+
+
+@route("/DocMgmt/Documents", methods=["GET", "POST"])
+def documents(version: str | None) -> Response:
+    mock = state()
+    if request.method == "POST":
+        result = mock.repository.create(_object_body(required=True), user=current_user())
+        new_id = result.entity["ID"] if result.entity else ""
+        location = f"{_domain_root(version, 'DocMgmt')}/Documents('{quote(new_id, safe=':')}')"
+        return _entity_response(result, version, 201, extra={"Location": location})
+    query = parse_collection_query(
+        request.args,
+        filterable=(
+            "Number",
+            "Name",
+            "State",
+            "Title",
+            "Description",
+            *mock.repository.soft_attributes,
+        ),
+        selectable=_selectable(),
+    )
+    page_size = parse_max_page_size(request.headers.get("Prefer")) or mock.config.page_size
+    limit = page_size if query.top is None else min(page_size, query.top)
+    rows, total = mock.repository.query(filters=query.filters, skip=query.skip, top=limit)
+    body: dict[str, Any] = {
+        "@odata.context": f"{_domain_root(version, 'DocMgmt')}/$metadata#Documents"
+    }
+    if query.count:
+        body["@odata.count"] = total
+    value = []
+    for entity, etag in rows:
+        item = _entity_body(OpResult(entity, etag), version, query.select)
+        del item["@odata.context"]
+        value.append(item)
+    body["value"] = value
+    end = query.skip + len(rows)
+    remaining = total - end if query.top is None else min(total, query.skip + query.top) - end
+    if remaining > 0 and rows:
+        args = {k: v for k, v in request.args.items() if k not in ("$skip", "$skiptoken", "$top")}
+        args["$skiptoken"] = str(end)
+        if query.top is not None:
+            args["$top"] = str(query.top - (end - query.skip))
+        body["@odata.nextLink"] = f"{_domain_root(version, 'DocMgmt')}/Documents?{urlencode(args)}"
+    headers = {}
+    if parse_max_page_size(request.headers.get("Prefer")) is not None:
+        headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
+    return _json(body, headers=headers)
+
+
+@route("/DocMgmt/Documents(<odata_key:key>)", methods=["GET", "PATCH", "DELETE"])
+def document(version: str | None, key: str) -> Response:
+    repository = state().repository
+    if request.method == "GET":
+        select = parse_select(request.args, _selectable())
+        return _entity_response(repository.read(key, user=current_user()), version, select=select)
+    if request.method == "DELETE":
+        result = repository.delete(key, user=current_user(), conditions=_conditions())
+        if result.lost:
+            return _drop_connection()
+        return Response(status=204, headers={"OData-Version": "4.0"})
+    changes = _object_body(required=True)
+    conditions = _conditions()
+    result = repository.update(key, changes, user=current_user(), conditions=conditions)
+    minimal = _prefers_minimal(not repository.profile.patch_returns_entity)
+    return _entity_response(result, version, minimal=minimal)
+
+
+_ACTIONS = {"CheckOut", "CheckIn", "UndoCheckOut"}
+
+
+@route("/DocMgmt/Documents(<odata_key:key>)/PTC.DocMgmt.<action>", methods=["POST"])
+def bound_action(version: str | None, key: str, action: str) -> Response:
+    return _run_action(version, key, action)
+
+
+@route("/DocMgmt/Documents(<odata_key:key>)/Actions/<action>", methods=["POST"])
+def bound_action_alias(version: str | None, key: str, action: str) -> Response:
+    """The forum thread's ``/Actions/CheckOut`` form (not in PTC's docs)."""
+    return _run_action(version, key, action)
+
+
+def _run_action(version: str | None, key: str, action: str) -> Response:
+    if action not in _ACTIONS:
+        raise NotFound(f"No bound action '{action}' on Documents; actions: {sorted(_ACTIONS)}")
+    repository = state().repository
+    body = _object_body(required=False)
+    user = current_user()
+    if action == "CheckOut":
+        _refuse_unknown_params(body, ("CheckOutNote",), action)
+        result = repository.check_out(key, user=user, note=_string_param(body, "CheckOutNote"))
+    elif action == "CheckIn":
+        _refuse_unknown_params(body, ("CheckInNote", "KeepCheckedOut", "CheckOutNote"), action)
+        _string_param(body, "CheckInNote")
+        result = repository.check_in(
+            key,
+            user=user,
+            note=_string_param(body, "CheckOutNote"),
+            keep_checked_out=_bool_param(body, "KeepCheckedOut"),
+        )
+    else:
+        _refuse_unknown_params(body, (), action)
+        result = repository.undo_check_out(key, user=user)
+    return _entity_response(result, version)

@@ -1,0 +1,95 @@
+"""What one Flask app of the mock holds: its config, repository and CSRF sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+
+from ..config import MockConfig
+from ..core.clock import Clock
+from ..core.repository import Repository
+
+__all__ = ["CsrfSessions", "MockState", "state"]
+
+EXTENSION = "windchill_mock"
+
+
+@dataclass
+class CsrfSessions:
+    """Session cookie → nonce. Values are derived from the seed, so runs are repeatable."""
+
+    seed: int
+    _nonces: dict[str, str] = field(default_factory=dict)
+    _counter: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _token(self, kind: str) -> str:
+        self._counter += 1
+        digest = hashlib.sha256(f"{self.seed}/{kind}/{self._counter}".encode()).hexdigest()
+        return digest[:32].upper() if kind == "session" else digest[:40]
+
+    def new_session(self) -> str:
+        with self._lock:
+            return self._token("session")
+
+    def nonce_for(self, session: str) -> str:
+        with self._lock:
+            nonce = self._nonces.get(session)
+            if nonce is None:
+                nonce = self._nonces[session] = self._token("nonce")
+            return nonce
+
+    def valid(self, session: str | None, nonce: str | None) -> bool:
+        with self._lock:
+            return session is not None and nonce is not None and self._nonces.get(session) == nonce
+
+    def expire_all(self) -> int:
+        with self._lock:
+            count = len(self._nonces)
+            self._nonces.clear()
+            return count
+
+
+class MockState:
+    """The mutable heart of one app: swapped config, one repository, CSRF sessions."""
+
+    def __init__(self, config: MockConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.repository = Repository(
+            clock=clock,
+            profile=config.resolved_profile(),
+            seed=config.seed,
+            background=config.background(),
+            soft_attributes=config.soft_attributes,
+            journal_limit=config.journal_limit,
+            utc_offset_minutes=config.utc_offset_minutes,
+        )
+        self.csrf = CsrfSessions(config.seed)
+        self.repository.seed_demo_documents(config.documents)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.repository.seed = self.config.seed
+            self.repository.reset()
+            self.repository.configure_background(self.config.background())
+            self.csrf = CsrfSessions(self.config.seed)
+            self.repository.seed_demo_documents(self.config.documents)
+
+    def reconfigure(self, config: MockConfig) -> None:
+        """Apply a new config: profile, rates, attributes at once; seed and documents on reset."""
+        with self.lock:
+            self.config = config
+            self.repository.set_profile(config.resolved_profile())
+            self.repository.configure_background(config.background())
+            self.repository.soft_attributes = config.soft_attributes
+
+
+def state(app: Flask | None = None) -> MockState:
+    target = app if app is not None else current_app
+    mock: MockState = target.extensions[EXTENSION]
+    return mock

@@ -1,0 +1,21 @@
+"""The reference update client: retry policy, three-way merge, review queues."""
+
+from __future__ import annotations
+
+from .merge import FieldConflict, MergeResult, changed_fields, three_way_merge
+from .policy import RetryPolicy, parse_retry_after, rng
+from .review import InMemoryReviewQueue, JsonLinesReviewQueue, ReviewItem, ReviewQueue
+
+__all__ = [
+    "FieldConflict",
+    "InMemoryReviewQueue",
+    "JsonLinesReviewQueue",
+    "MergeResult",
+    "RetryPolicy",
+    "ReviewItem",
+    "ReviewQueue",
+    "changed_fields",
+    "parse_retry_after",
+    "rng",
+    "three_way_merge",
+]

@@ -188,6 +188,17 @@ class Repository:
                 ids.append(doc.id)
         return ids
 
+    def add_document(self, properties: object, *, user: str = "wcadmin") -> str:
+        """Create a document as test set-up: validated, but neither journalled nor counted."""
+        with self._lock:
+            values = validate_changes(
+                properties, soft_attributes=self.soft_attributes, creating=True
+            )
+            number = values.get("Number")
+            if number is not None and any(d.number == number for d in self._docs.values()):
+                raise Conflict(f"A document with number {number} already exists")
+            return self._new_document(values, user=user, now=self._clock.now()).id
+
     # ------------------------------------------------------------------ queries
 
     def ids(self) -> list[str]:

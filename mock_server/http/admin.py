@@ -139,9 +139,18 @@ def expire_csrf() -> Response:
     return jsonify({"expired": state().csrf.expire_all()})
 
 
-@blueprint.get("/documents")
+@blueprint.route("/documents", methods=["GET", "POST"])
 def documents() -> Response:
-    return jsonify({"documents": state().repository.ids()})
+    """GET: every document ID. POST: create one as set-up (no journal entry)."""
+    repository = state().repository
+    if request.method == "POST":
+        body = _body()
+        user = body.pop("@user", "wcadmin")
+        doc_id = repository.add_document(body, user=str(user))
+        response = jsonify({"id": doc_id, "entity": repository.peek(doc_id)})
+        response.status_code = 201
+        return response
+    return jsonify({"documents": repository.ids()})
 
 
 @blueprint.get("/documents/<path:key>")

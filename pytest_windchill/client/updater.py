@@ -1,0 +1,462 @@
+"""The reference update client: the forum thread's recipe, done right.
+
+``DocumentUpdater.update(doc_id, changes)``:
+
+1. GET the document: the *base* (values and ETag) this update is judged against.
+2. PATCH the changes with ``If-Match`` (plus the CSRF nonce, ``X-PTC-UpdateMode: optimistic``
+   so a missing ETag never turns into last-write-wins, and an ``X-Client-UpdateToken`` to
+   recognise its own write later).
+3. On 409 (ETag moved, same version: background work) back off — exponential, jittered,
+   ``Retry-After`` honoured — re-read and retry with the fresh ETag. If the version moved
+   meanwhile, do what a 412 does.
+4. On 412 (a new version): three-way merge against the base. Fields nobody else changed are
+   re-applied (``merged``); a field someone else changed goes to the review queue with both
+   ETags (``review``) and nothing is written.
+5. On a lost response: re-read and recognise its own write by the update token (or, where
+   the server has none, by the values); otherwise retry.
+6. When the retries are spent on 409s: check out, merge against the working copy, PATCH it,
+   check in — undoing the check-out on any failure, so no lock is ever left behind.
+
+Against a server without ETags (the ``wrs`` profile, PTC's documented behaviour) optimistic
+control is impossible: the updater says so in the log and goes straight to step 6.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+
+from .merge import three_way_merge
+from .policy import RetryPolicy, parse_retry_after, rng
+from .review import ReviewItem, ReviewQueue
+
+__all__ = ["DocumentUpdater", "UpdateResult", "UpdateStatus"]
+
+log = logging.getLogger("pytest_windchill.client")
+
+UpdateStatus = Literal["applied", "merged", "review", "failed"]
+_TRANSIENT = frozenset({429, 502, 503, 504})
+
+
+@dataclass
+class UpdateResult:
+    """What one :meth:`DocumentUpdater.update` did and how it ended."""
+
+    document: str
+    status: UpdateStatus = "failed"
+    #: PATCH requests sent (the working copy's included).
+    attempts: int = 0
+    #: Every ETag the client saw, in order.
+    etags: list[str] = field(default_factory=list)
+    #: Every delay slept, in seconds, in order.
+    delays: list[float] = field(default_factory=list)
+    #: Every non-success status met on the way (409, 412, 503, …; 0 for a lost response).
+    conflicts: list[int] = field(default_factory=list)
+    #: Fields re-applied by a three-way merge.
+    merged_fields: tuple[str, ...] = ()
+    review: ReviewItem | None = None
+    via_checkout: bool = False
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("applied", "merged")
+
+
+@dataclass(frozen=True)
+class _Read:
+    values: dict[str, Any]
+    etag: str | None
+    token: str | None
+
+    @property
+    def version(self) -> str | None:
+        version = self.values.get("Version")
+        return version if isinstance(version, str) else None
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Lost(Exception):
+    """The connection broke before an answer came: the outcome is unknown."""
+
+
+class DocumentUpdater:
+    """Update Windchill documents safely under concurrent background activity."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        service_root: str,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        review_queue: ReviewQueue | None = None,
+        seed: int | None = None,
+        check_out_fallback: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.session = session
+        self.service_root = service_root.rstrip("/")
+        self.policy = policy if policy is not None else RetryPolicy()
+        self.sleep = sleep
+        self.review_queue = review_queue
+        self.check_out_fallback = check_out_fallback
+        self.timeout = timeout
+        self._rng = rng(seed)
+        self._nonce: str | None = None
+        self._tokens = 0
+        self.updates = 0
+        self.conflicted_updates = 0
+        self._warned = False
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def conflict_rate(self) -> float:
+        """Share of updates that met at least one conflict (409/412)."""
+        return self.conflicted_updates / self.updates if self.updates else 0.0
+
+    def update(self, doc_id: str, changes: Mapping[str, Any]) -> UpdateResult:
+        """Apply ``changes`` (a partial update) to ``doc_id``; never raises for HTTP outcomes."""
+        result = _Run(self, UpdateResult(document=doc_id), dict(changes)).run()
+        self._monitor(result)
+        return result
+
+    # ------------------------------------------------------------ HTTP helpers
+
+    def url(self, doc_id: str, suffix: str = "") -> str:
+        return f"{self.service_root}/DocMgmt/Documents('{quote(doc_id, safe=':')}'){suffix}"
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request; refresh the CSRF nonce once if the server rejects it."""
+        for fresh in (False, True):
+            headers = dict(kwargs.pop("headers", None) or {})
+            if method != "GET":
+                headers["CSRF_NONCE"] = self._csrf_nonce(refresh=fresh)
+            try:
+                response = self.session.request(
+                    method, url, headers=headers, timeout=self.timeout, **kwargs
+                )
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+                raise _Lost(str(error)) from None
+            if method != "GET" and response.status_code == 403 and _is_csrf_failure(response):
+                kwargs["headers"] = headers
+                continue
+            return response
+        return response
+
+    def next_token(self) -> str:
+        self._tokens += 1
+        return f"pytest-windchill-{self._rng.getrandbits(64):016x}-{self._tokens}"
+
+    def _csrf_nonce(self, *, refresh: bool) -> str:
+        if self._nonce is None or refresh:
+            response = self.session.get(
+                f"{self.service_root}/PTC/GetCSRFToken()", timeout=self.timeout
+            )
+            if response.status_code != 200:
+                raise _Failed(f"cannot get a CSRF nonce: HTTP {response.status_code}")
+            self._nonce = str(response.json().get("NonceValue", ""))
+        return self._nonce
+
+    def _monitor(self, result: UpdateResult) -> None:
+        self.updates += 1
+        if any(status in (409, 412) for status in result.conflicts):
+            self.conflicted_updates += 1
+        rate = self.conflict_rate
+        threshold = self.policy.conflict_rate_warning
+        if self.updates >= 10 and rate > threshold and not self._warned:
+            self._warned = True
+            log.warning(
+                "conflict rate %.0f%% over %d updates is above %.0f%%: look for scheduled jobs "
+                "or integrations touching these documents",
+                rate * 100,
+                self.updates,
+                threshold * 100,
+            )
+        elif rate <= threshold:
+            self._warned = False
+
+
+class _Run:
+    """One update: the state the algorithm carries between requests."""
+
+    def __init__(self, updater: DocumentUpdater, result: UpdateResult, changes: dict[str, Any]):
+        self.u = updater
+        self.result = result
+        self.changes = changes
+        self.retries = 0
+        self.slept = 0.0
+
+    def run(self) -> UpdateResult:
+        try:
+            self._run()
+        except _Failed as failure:
+            self.result.status = "failed"
+            self.result.reason = failure.reason
+        return self.result
+
+    # ------------------------------------------------------------ the algorithm
+
+    def _run(self) -> None:
+        doc_id = self.result.document
+        base = self._read(doc_id)
+        if base.etag is None:
+            log.info(
+                "%s: the server sends no ETags; optimistic control is unavailable, "
+                "using check-out / check-in",
+                doc_id,
+            )
+            self._via_checkout(base, "the server sends no ETags")
+            return
+        pending, current, merged = dict(self.changes), base, False
+        while True:
+            token = self.u.next_token()
+            try:
+                response = self._patch(self.u.url(doc_id), pending, current.etag, token)
+            except _Lost:
+                self.result.conflicts.append(0)
+                current = self._read(doc_id)
+                if self._is_own_write(current, token, pending):
+                    self._succeed(merged)
+                    return
+                if not self._back_off(None):
+                    raise _Failed("the response was lost and the retries are spent") from None
+                continue
+            status = response.status_code
+            if status in (200, 204):
+                self._remember_etag(response)
+                self._succeed(merged)
+                return
+            self._remember_etag(response)
+            self.result.conflicts.append(status)
+            if status == 409 and _error_code(response) == "CheckedOut":
+                raise _Failed(f"the document is checked out: {_error_message(response)}")
+            if status == 409:
+                if not self._back_off(response):
+                    if self.u.check_out_fallback:
+                        self._via_checkout(base, "conflicts persisted")
+                        return
+                    raise _Failed("409 Conflict persisted and the retries are spent")
+                current = self._read(doc_id)
+                if current.version == base.version:
+                    continue
+                # The version moved while we waited: a concurrent edit, handled as a 412.
+            elif status == 412:
+                current = self._read(doc_id)
+            if status in (409, 412):
+                merge = three_way_merge(base.values, self.changes, current.values)
+                if not merge.clean:
+                    self._send_to_review(merge.conflicts, base, current)
+                    return
+                if not merge.changes:
+                    self.result.merged_fields = ()
+                    self._succeed(True)
+                    return
+                pending, merged = dict(merge.changes), True
+                self.result.merged_fields = tuple(merge.changes)
+                # A merge is not a blind retry: no need to wait, but it counts as one.
+                if status == 412 and not self._back_off(None, wait=False):
+                    raise _Failed("412 Precondition Failed persisted and the retries are spent")
+                continue
+            if status in _TRANSIENT or status >= 500:
+                if not self._back_off(response):
+                    raise _Failed(f"HTTP {status} persisted and the retries are spent")
+                current = self._read(doc_id)
+                continue
+            raise _Failed(f"HTTP {status}: {_error_message(response)}")
+
+    def _via_checkout(self, base: _Read, why: str) -> None:
+        u, doc_id = self.u, self.result.document
+        self.result.via_checkout = True
+        log.info("%s: %s; falling back to check-out / check-in", doc_id, why)
+        response = self._post(u.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"})
+        if response.status_code != 200:
+            self.result.conflicts.append(response.status_code)
+            raise _Failed(
+                f"check-out failed: HTTP {response.status_code}: {_error_message(response)}"
+            )
+        working = response.json()
+        working_id = str(working["ID"])
+        try:
+            merge = three_way_merge(base.values, self.changes, working)
+            if not merge.clean:
+                self._undo(doc_id)
+                current = self._read(doc_id)
+                self._send_to_review(merge.conflicts, base, current)
+                return
+            if merge.changes:
+                self.result.attempts += 1
+                patched = u.request(
+                    "PATCH",
+                    u.url(working_id),
+                    json=dict(merge.changes),
+                    headers={"Content-Type": "application/json"},
+                )
+                if patched.status_code not in (200, 204):
+                    raise _Failed(
+                        f"PATCH of the working copy failed: HTTP "
+                        f"{patched.status_code}: {_error_message(patched)}"
+                    )
+            checked_in = self._post(
+                u.url(working_id, "/PTC.DocMgmt.CheckIn"), {"CheckInNote": "update"}
+            )
+            if checked_in.status_code != 200:
+                raise _Failed(
+                    f"check-in failed: HTTP {checked_in.status_code}: {_error_message(checked_in)}"
+                )
+            self._remember_etag(checked_in)
+        except _Lost:
+            # Did the check-in happen? The original tells: no longer checked out means yes.
+            current = self._read(doc_id)
+            if current.values.get("CheckoutState") == "Checked in" and all(
+                current.values.get(k) == v for k, v in self.changes.items()
+            ):
+                self._succeed(dict(merge.changes) != self.changes)
+                return
+            self._undo(doc_id)
+            self.result.status = "failed"
+            self.result.reason = "the connection broke during check-out / check-in; undone"
+            return
+        except _Failed:
+            self._undo(doc_id)
+            raise
+        # "merged" when the working copy already held some of the values (a clean merge).
+        self._succeed(dict(merge.changes) != self.changes)
+
+    # ------------------------------------------------------------ steps
+
+    def _read(self, doc_id: str) -> _Read:
+        while True:
+            try:
+                response = self.u.request("GET", self.u.url(doc_id))
+            except _Lost:
+                self.result.conflicts.append(0)
+                if not self._back_off(None):
+                    raise _Failed("the connection kept breaking on GET") from None
+                continue
+            if response.status_code == 200:
+                self._remember_etag(response)
+                etag = response.headers.get("ETag")
+                return _Read(response.json(), etag, response.headers.get("X-Client-UpdateToken"))
+            if response.status_code in _TRANSIENT:
+                self.result.conflicts.append(response.status_code)
+                if not self._back_off(response):
+                    raise _Failed(f"GET kept failing with HTTP {response.status_code}")
+                continue
+            raise _Failed(f"GET failed: HTTP {response.status_code}: {_error_message(response)}")
+
+    def _patch(
+        self, url: str, changes: Mapping[str, Any], etag: str | None, token: str
+    ) -> requests.Response:
+        self.result.attempts += 1
+        headers = {
+            "Content-Type": "application/json",
+            "X-PTC-UpdateMode": "optimistic",
+            "X-Client-UpdateToken": token,
+        }
+        if etag is not None:
+            headers["If-Match"] = etag
+        return self.u.request("PATCH", url, json=dict(changes), headers=headers)
+
+    def _post(self, url: str, body: Mapping[str, Any]) -> requests.Response:
+        return self.u.request(
+            "POST", url, json=dict(body), headers={"Content-Type": "application/json"}
+        )
+
+    def _undo(self, doc_id: str) -> None:
+        """Undo our check-out; try twice, since leaving a lock behind is the worst outcome."""
+        for _ in range(2):
+            try:
+                response = self._post(self.u.url(doc_id, "/PTC.DocMgmt.UndoCheckOut"), {})
+            except _Lost:
+                continue
+            if response.status_code in (200, 400):  # 400: it is not checked out any more
+                return
+        log.error("%s: could not undo the check-out; the document may still be locked", doc_id)
+
+    def _back_off(self, response: requests.Response | None, *, wait: bool = True) -> bool:
+        """Sleep before the next retry; False when the policy allows no more."""
+        self.retries += 1
+        if not wait:
+            return self.u.policy.allows_retry(self.retries, slept=self.slept)
+        retry_after = None
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        policy = self.u.policy
+        delay = policy.delay(self.retries, retry_after=retry_after, rng=self.u._rng)
+        if not policy.allows_retry(self.retries, slept=self.slept, next_delay=delay):
+            return False
+        self.u.sleep(delay)
+        self.slept += delay
+        self.result.delays.append(delay)
+        return True
+
+    def _is_own_write(self, current: _Read, token: str, pending: Mapping[str, Any]) -> bool:
+        if current.token is not None:
+            return current.token == token
+        return all(current.values.get(k) == v for k, v in pending.items())
+
+    def _send_to_review(self, conflicts: Any, base: _Read, current: _Read) -> None:
+        item = ReviewItem(
+            document=self.result.document,
+            changes=dict(self.changes),
+            conflicts=tuple(conflicts),
+            base_etag=base.etag,
+            current_etag=current.etag,
+            reason="a field this update changes was changed by someone else since it was read",
+        )
+        self.result.review = item
+        self.result.status = "review"
+        if self.u.review_queue is not None:
+            self.u.review_queue.put(item)
+        log.warning(
+            "%s: conflicting concurrent change; sent to review (ETag %s → %s)",
+            self.result.document,
+            base.etag,
+            current.etag,
+        )
+
+    def _remember_etag(self, response: requests.Response) -> None:
+        etag = response.headers.get("ETag")
+        if etag and (not self.result.etags or self.result.etags[-1] != etag):
+            self.result.etags.append(etag)
+
+    def _succeed(self, merged: bool) -> None:
+        self.result.status = "merged" if merged else "applied"
+
+
+def _error_body(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_code(response: requests.Response) -> str | None:
+    code = _error_body(response).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _error_message(response: requests.Response) -> str:
+    message = _error_body(response).get("message")
+    return message if isinstance(message, str) else (response.text[:200] or response.reason)
+
+
+def _is_csrf_failure(response: requests.Response) -> bool:
+    return _error_code(response) == "CSRFValidationFailed" or "security problem" in (
+        _error_message(response)
+    )

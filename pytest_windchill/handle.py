@@ -1,0 +1,471 @@
+"""The test-facing handle on a mock: session, clock, set-up, injections, journal.
+
+The same handle serves three back-ends: an in-process app (no sockets), an app on a
+loopback socket, and an external server given by URL (a standalone ``windchill-mock`` or a
+real Windchill). Against an external server everything goes through HTTP; injections and
+the clock need the mock's admin API, and a test that needs them is skipped with a clear
+reason when the server has none (a real Windchill).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import pytest
+import requests
+from flask import Flask
+
+from mock_server.config import MockConfig
+from mock_server.core.clock import Clock, ClockError, VirtualClock
+from mock_server.core.interventions import (
+    CheckInBy,
+    CheckOutBy,
+    ConcurrentEdit,
+    Fault,
+    Intervention,
+    Latency,
+    LifecycleChange,
+    LoseResponse,
+    MicroUpdate,
+    UndoCheckOutBy,
+)
+from mock_server.core.journal import Event
+from mock_server.http.odata import ROOT
+from mock_server.http.state import state
+
+__all__ = ["AdminAPIUnavailable", "MockClock", "WindchillMock"]
+
+_T = TypeVar("_T")
+_real_sleep = time.sleep  # captured before any test patches time.sleep
+
+Action = (
+    MicroUpdate
+    | LifecycleChange
+    | ConcurrentEdit
+    | CheckOutBy
+    | CheckInBy
+    | UndoCheckOutBy
+    | Fault
+    | LoseResponse
+    | Latency
+)
+
+
+class AdminAPIUnavailable(RuntimeError):
+    """The server has no ``/__mock/`` admin API (a real Windchill): injections are impossible."""
+
+
+class MockClock(Protocol):
+    def now(self) -> float: ...
+
+    def advance(self, seconds: float) -> float: ...
+
+
+class _Backend(Protocol):
+    clock: MockClock
+
+    @property
+    def virtual(self) -> bool: ...
+
+    def inject(self, intervention: Intervention) -> None: ...
+    def add_document(self, properties: Mapping[str, Any]) -> str: ...
+    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]: ...
+    def events(self) -> list[Event]: ...
+    def metrics(self) -> dict[str, Any]: ...
+    def reset(self, config: MockConfig | None) -> None: ...
+    def elapsed(self) -> float: ...
+
+
+class _SystemClockView:
+    """``advance`` on a system clock is an error with a helpful message."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def advance(self, seconds: float) -> float:
+        raise ClockError(
+            "this mock runs on the system clock (clock='system'); move time with freezegun "
+            "(frozen.tick(...)) or use the default virtual clock"
+        )
+
+
+class _InProcess:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        clock = state(app).clock
+        self.clock: MockClock = clock if hasattr(clock, "advance") else _SystemClockView(clock)  # type: ignore[assignment]
+
+    @property
+    def virtual(self) -> bool:
+        return isinstance(state(self.app).clock, VirtualClock)
+
+    @property
+    def _repository(self) -> Any:
+        return state(self.app).repository
+
+    def inject(self, intervention: Intervention) -> None:
+        self._repository.inject(intervention)
+
+    def add_document(self, properties: Mapping[str, Any]) -> str:
+        doc_id: str = self._repository.add_document(dict(properties))
+        return doc_id
+
+    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
+        return self._repository.peek(doc_id), self._repository.current_etag(doc_id)
+
+    def events(self) -> list[Event]:
+        events: list[Event] = self._repository.journal.events()
+        return events
+
+    def metrics(self) -> dict[str, Any]:
+        snapshot: dict[str, Any] = self._repository.metrics.snapshot()
+        return snapshot
+
+    def reset(self, config: MockConfig | None) -> None:
+        mock = state(self.app)
+        if config is not None:
+            mock.reconfigure(config)
+        mock.reset()
+
+    def elapsed(self) -> float:
+        return float(self.clock.now() - self._repository.epoch)
+
+
+class _RemoteClock:
+    def __init__(self, backend: _Remote) -> None:
+        self._backend = backend
+
+    def now(self) -> float:
+        return float(self._backend.admin("GET", "clock")["now"])
+
+    def advance(self, seconds: float) -> float:
+        return float(self._backend.admin("POST", "clock/advance", {"seconds": seconds})["now"])
+
+
+class _Remote:
+    def __init__(self, base_url: str, session: requests.Session) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.clock: MockClock = _RemoteClock(self)
+        self._virtual: bool | None = None
+
+    @property
+    def virtual(self) -> bool:
+        if self._virtual is None:
+            self._virtual = bool(self.admin("GET", "clock").get("virtual"))
+        return self._virtual
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        url = f"{self.base_url}/__mock/{path}"
+        try:
+            response = self.session.request(method, url, json=body, timeout=30)
+        except requests.RequestException as error:
+            raise AdminAPIUnavailable(f"cannot reach {url}: {error}") from None
+        if response.status_code == 404 and "application/json" not in response.headers.get(
+            "Content-Type", ""
+        ):
+            raise AdminAPIUnavailable(
+                f"{self.base_url} has no mock admin API (/__mock/): it is not a windchill-mock "
+                "server, so injections, virtual time and the journal are unavailable"
+            )
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"{method} {url} answered {response.status_code}: {response.text[:500]}"
+            )
+        if path == "journal":
+            return response.text
+        return response.json()
+
+    def inject(self, intervention: Intervention) -> None:
+        self.admin("POST", "interventions", intervention.to_json())
+
+    def add_document(self, properties: Mapping[str, Any]) -> str:
+        doc_id: str = self.admin("POST", "documents", dict(properties))["id"]
+        return doc_id
+
+    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
+        data = self.admin("GET", f"documents/{doc_id}")
+        return data["entity"], data["etag"]
+
+    def events(self) -> list[Event]:
+        text: str = self.admin("GET", "journal")
+        return [Event.from_json(json.loads(line)) for line in text.splitlines() if line.strip()]
+
+    def metrics(self) -> dict[str, Any]:
+        metrics: dict[str, Any] = self.admin("GET", "metrics")
+        return metrics
+
+    def reset(self, config: MockConfig | None) -> None:
+        if config is not None:
+            changes = {
+                "profile": config.profile,
+                "overrides": dict(config.overrides),
+                "seed": config.seed,
+                "rates": dict(config.rates),
+                "durations": dict(config.durations),
+                "documents": config.documents,
+                "csrf": config.csrf,
+                "auth": config.auth,
+            }
+            self.admin("PUT", "config", changes)
+        self.admin("POST", "reset")
+
+    def elapsed(self) -> float:
+        return float(self.admin("GET", "clock")["t"])
+
+
+class WindchillMock:
+    """What a test holds: ``session`` for the code under test, and levers on the mock.
+
+    Every injection takes an optional trigger: ``before_request=n`` (right before the n-th
+    client request on that document, counting from 1) or ``at=t`` (virtual seconds since the
+    mock started or was reset); without one a state change happens at once and a request
+    action (fault, lost response, latency) hits the next request.
+    """
+
+    def __init__(
+        self,
+        backend: _Backend,
+        *,
+        service_root: str,
+        session: requests.Session,
+        config: MockConfig,
+        app: Flask | None = None,
+    ) -> None:
+        self._backend = backend
+        self.service_root = service_root.rstrip("/")
+        self.session = session
+        self.config = config
+        #: The Flask app, when the mock runs in this process (``None`` for ``--windchill-url``).
+        self.app = app
+
+    @classmethod
+    def in_process(
+        cls, app: Flask, session: requests.Session, base_url: str, config: MockConfig
+    ) -> WindchillMock:
+        return cls(
+            _InProcess(app),
+            service_root=f"{base_url.rstrip('/')}{ROOT}",
+            session=session,
+            config=config,
+            app=app,
+        )
+
+    @classmethod
+    def remote(cls, base_url: str, session: requests.Session, config: MockConfig) -> WindchillMock:
+        base = base_url.rstrip("/")
+        if base.endswith(ROOT):
+            base = base[: -len(ROOT)]
+        return cls(
+            _Remote(base, requests.Session()),
+            service_root=f"{base}{ROOT}",
+            session=session,
+            config=config,
+        )
+
+    # -------------------------------------------------------------- time
+
+    @property
+    def clock(self) -> MockClock:
+        """``now()`` and ``advance(seconds)`` of the mock's clock."""
+        return self._guard(lambda: self._backend.clock)
+
+    @property
+    def virtual_time(self) -> bool:
+        """Whether the mock runs on a virtual clock (False for a real Windchill)."""
+        try:
+            return self._backend.virtual
+        except AdminAPIUnavailable:
+            return False
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass: virtual time on a virtual clock, real waiting otherwise."""
+        if seconds <= 0:
+            return
+        if self.virtual_time:
+            self._backend.clock.advance(seconds)
+        else:
+            _real_sleep(seconds)
+
+    def try_reset(self, config: MockConfig | None = None) -> bool:
+        """Reset if the server has the admin API; False (and nothing done) if not."""
+        try:
+            self._backend.reset(config)
+        except AdminAPIUnavailable:
+            return False
+        if config is not None:
+            self.config = config
+        return True
+
+    @property
+    def elapsed(self) -> float:
+        """Virtual seconds since the mock started or was reset."""
+        return self._guard(self._backend.elapsed)
+
+    # -------------------------------------------------------------- documents
+
+    def create_document(self, **properties: Any) -> str:
+        """Create a document as set-up (not journalled); returns its ID.
+
+        ``Name`` defaults to ``"Test document"``; any writable property may be given.
+        """
+        properties.setdefault("Name", "Test document")
+        return self._guard(lambda: self._backend.add_document(properties))
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """The server's truth about ``doc_id``: no side effects, no journal entry."""
+        return self._guard(lambda: self._backend.peek(doc_id))[0]
+
+    def etag(self, doc_id: str) -> str:
+        """The document's current ETag (also in profiles that do not send ETags)."""
+        return self._guard(lambda: self._backend.peek(doc_id))[1]
+
+    # -------------------------------------------------------------- injections
+
+    def inject(self, intervention: Intervention) -> Intervention:
+        self._guard(lambda: self._backend.inject(intervention))
+        return intervention
+
+    def _act(
+        self, doc_id: str, action: Action, before_request: int | None, at: float | None
+    ) -> Intervention:
+        return self.inject(Intervention(doc_id, action, before_request=before_request, at=at))
+
+    def micro_update(
+        self,
+        doc_id: str,
+        source: str = "indexer",
+        duration: float = 0.0,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """A background operation: new ETag, same version; busy for ``duration`` seconds."""
+        return self._act(doc_id, MicroUpdate(source, duration), before_request, at)
+
+    def concurrent_edit(
+        self,
+        doc_id: str,
+        changes: Mapping[str, Any],
+        user: str = "other",
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """Another user edits the document: a new iteration."""
+        return self._act(doc_id, ConcurrentEdit(dict(changes), user), before_request, at)
+
+    def lifecycle_change(
+        self,
+        doc_id: str,
+        state: str,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """``State`` changes (e.g. ``"RELEASED"``) without a new iteration."""
+        return self._act(doc_id, LifecycleChange(state), before_request, at)
+
+    def check_out_as(
+        self,
+        doc_id: str,
+        user: str = "other",
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """Another user checks the document out and keeps it."""
+        return self._act(doc_id, CheckOutBy(user), before_request, at)
+
+    def check_in_as(
+        self,
+        doc_id: str,
+        user: str = "other",
+        changes: Mapping[str, Any] | None = None,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """The user holding the check-out checks in (with ``changes``): a new iteration."""
+        return self._act(doc_id, CheckInBy(user, dict(changes or {})), before_request, at)
+
+    def undo_check_out_as(
+        self,
+        doc_id: str,
+        user: str = "other",
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        return self._act(doc_id, UndoCheckOutBy(user), before_request, at)
+
+    def fault(
+        self,
+        doc_id: str,
+        status: int = 503,
+        retry_after: float | None = None,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """Answer one request with ``status`` (and ``Retry-After``); nothing changes."""
+        return self._act(doc_id, Fault(status, retry_after), before_request, at)
+
+    def lose_response(
+        self, doc_id: str, *, before_request: int | None = None, at: float | None = None
+    ) -> Intervention:
+        """Handle one request (a write is applied), then drop the connection."""
+        return self._act(doc_id, LoseResponse(), before_request, at)
+
+    def latency(
+        self,
+        doc_id: str,
+        seconds: float,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+    ) -> Intervention:
+        """Delay one request by ``seconds`` of (virtual) time."""
+        return self._act(doc_id, Latency(seconds), before_request, at)
+
+    # -------------------------------------------------------------- history
+
+    @property
+    def journal(self) -> list[Event]:
+        """The history so far, in order (see docs/concurrency-model.md)."""
+        return self._guard(self._backend.events)
+
+    def journal_jsonl(self) -> str:
+        return "".join(
+            json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
+            for e in self.journal
+        )
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self._guard(self._backend.metrics)
+
+    def reset(self, config: MockConfig | None = None) -> None:
+        """Forget every document, intervention and event (optionally with a new config)."""
+        self._guard(lambda: self._backend.reset(config))
+        if config is not None:
+            self.config = config
+
+    # -------------------------------------------------------------- helpers
+
+    def url(self, doc_id: str) -> str:
+        """The entity URL of ``doc_id``."""
+        return f"{self.service_root}/DocMgmt/Documents('{doc_id}')"
+
+    @staticmethod
+    def _guard(call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except AdminAPIUnavailable as error:
+            pytest.skip(f"needs the mock's admin API: {error}")

@@ -36,6 +36,10 @@ from mock_server.core.journal import Event
 from mock_server.http.odata import ROOT
 from mock_server.http.state import state
 
+from .client.policy import RetryPolicy
+from .client.updater import UpdateResult
+from .schedules import ConflictSchedule
+
 __all__ = ["AdminAPIUnavailable", "MockClock", "WindchillMock"]
 
 _T = TypeVar("_T")
@@ -77,6 +81,7 @@ class _Backend(Protocol):
     def metrics(self) -> dict[str, Any]: ...
     def reset(self, config: MockConfig | None) -> None: ...
     def elapsed(self) -> float: ...
+    def close(self) -> None: ...
 
 
 class _SystemClockView:
@@ -126,6 +131,9 @@ class _InProcess:
     def metrics(self) -> dict[str, Any]:
         snapshot: dict[str, Any] = self._repository.metrics.snapshot()
         return snapshot
+
+    def close(self) -> None:
+        pass
 
     def reset(self, config: MockConfig | None) -> None:
         mock = state(self.app)
@@ -203,12 +211,18 @@ class _Remote:
 
     def reset(self, config: MockConfig | None) -> None:
         if config is not None:
+            # The admin API *merges* rates, durations and overrides into the server's config,
+            # so send every source and every knob: otherwise a standalone server keeps its own
+            # background rates (or a previous test's) where this test expects none.
+            background = config.background()
+            knobs = config.resolved_profile().knobs()
+            knobs.pop("name")
             changes = {
                 "profile": config.profile,
-                "overrides": dict(config.overrides),
+                "overrides": knobs,
                 "seed": config.seed,
-                "rates": dict(config.rates),
-                "durations": dict(config.durations),
+                "rates": {source: s.rate for source, s in background.items()},
+                "durations": {source: s.duration for source, s in background.items()},
                 "documents": config.documents,
                 "csrf": config.csrf,
                 "auth": config.auth,
@@ -218,6 +232,9 @@ class _Remote:
 
     def elapsed(self) -> float:
         return float(self.admin("GET", "clock")["t"])
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class WindchillMock:
@@ -456,6 +473,55 @@ class WindchillMock:
         self._guard(lambda: self._backend.reset(config))
         if config is not None:
             self.config = config
+
+    def close(self) -> None:
+        """Close ``session`` and the admin API's own connections (the fixtures do this)."""
+        self.session.close()
+        self._backend.close()
+
+    # -------------------------------------------------------------- judging
+
+    #: Called with each outcome judged by :meth:`check_update` (the terminal summary).
+    on_outcome: Callable[[str], None] | None = None
+    #: The schedule injected by a scenario, shown in violation messages.
+    schedule: ConflictSchedule | None = None
+
+    def check_update(
+        self,
+        doc_id: str,
+        changes: Mapping[str, Any],
+        outcome: UpdateResult | str,
+        *,
+        policy: RetryPolicy | None = None,
+        user: str | None = None,
+        since: int = 0,
+    ) -> None:
+        """Judge a client's update of ``doc_id`` from the journal.
+
+        ``outcome`` is an ``UpdateResult`` or one of ``"applied"``, ``"merged"``,
+        ``"review"``, ``"failed"``; ``policy`` is the client's retry policy (default
+        ``RetryPolicy()``). Raises ``ConcurrencyViolation`` naming the property broken.
+        """
+        from .checks import check_update
+
+        if user is None:
+            auth = self.session.auth
+            user = auth[0] if isinstance(auth, tuple) else "wcadmin"
+        status = outcome.status if isinstance(outcome, UpdateResult) else outcome
+        if self.on_outcome is not None:
+            self.on_outcome(status)
+        check_update(
+            self.journal,
+            doc_id,
+            changes,
+            outcome,
+            user=user,
+            profile=self.config.profile,
+            policy=policy,
+            schedule=self.schedule,
+            seed=self.config.seed,
+            since=since,
+        )
 
     # -------------------------------------------------------------- helpers
 

@@ -29,6 +29,7 @@ from mock_server.server import LiveServer
 from .client import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
+from .scenarios import RunStats, WindchillFactory
 from .settings import WindchillSettings, add_options, resolve_settings
 from .transport import DEFAULT_BASE_URL, in_process_session
 
@@ -36,6 +37,7 @@ __all__ = [
     "windchill",
     "windchill_client",
     "windchill_config",
+    "windchill_factory",
     "windchill_live_server",
     "windchill_server",
 ]
@@ -135,7 +137,7 @@ def windchill(
         handle = WindchillMock.in_process(app, session, DEFAULT_BASE_URL, windchill_config)
     _virtual_sleep(monkeypatch, handle)
     yield handle
-    handle.session.close()
+    handle.close()
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +163,7 @@ def windchill_server(
         handle.reset(windchill_config)
     _virtual_sleep(monkeypatch, handle)
     yield handle
-    handle.session.close()
+    handle.close()
 
 
 @pytest.fixture
@@ -174,3 +176,34 @@ def windchill_client(windchill: WindchillMock) -> DocumentUpdater:
         review_queue=InMemoryReviewQueue(),
         seed=windchill.config.seed,
     )
+
+
+_STATS = pytest.StashKey[RunStats]()
+
+
+def _stats(config: pytest.Config) -> RunStats:
+    if _STATS not in config.stash:
+        config.stash[_STATS] = RunStats()
+    return config.stash[_STATS]
+
+
+@pytest.fixture(scope="session")
+def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
+    """Fresh, isolated mocks for property tests: ``with windchill_factory.scenario(...)``.
+
+    Session-scoped, so ``@given`` tests need no health-check suppression; every
+    ``scenario()`` has its own state, virtual clock, journal and schedule.
+    """
+    settings = _settings(request)
+    return WindchillFactory(settings.config, _stats(request.config))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    stats = config.stash.get(_STATS, None)
+    if stats is None or not stats.used:
+        return
+    terminalreporter.write_sep("-", "windchill")
+    for line in stats.lines():
+        terminalreporter.write_line(line)

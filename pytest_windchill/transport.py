@@ -136,6 +136,7 @@ def in_process_session(
 ) -> requests.Session:
     """A ``requests.Session`` whose requests to ``base_url`` go straight to ``app``."""
     session = requests.Session()
+    session.trust_env = False  # no proxy or .netrc look-ups: nothing leaves the process
     session.mount(base_url.rstrip("/") + "/", WSGIAdapter(app))
     if auth is not None:
         session.auth = auth

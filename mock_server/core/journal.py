@@ -43,6 +43,8 @@ class Event:
     changes: Mapping[str, Any] | None = None
     values: Mapping[str, Any] | None = None
     duration: float | None = None
+    #: ``Retry-After`` seconds sent with a failure (injected faults).
+    retry_after: float | None = None
     message: str | None = None
 
     def to_json(self) -> dict[str, Any]:

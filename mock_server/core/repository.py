@@ -508,6 +508,7 @@ class Repository:
                     status=error.http_status,
                     message=error.message,
                     etag_after=self._etag_of_key(key),
+                    retry_after=_retry_after(error),
                 )
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
@@ -906,6 +907,11 @@ def _fault_error(fault: Fault) -> WindchillError:
         status=fault.status,
         headers=headers,
     )
+
+
+def _retry_after(error: WindchillError) -> float | None:
+    value = error.headers.get("Retry-After")
+    return float(value) if value is not None else None
 
 
 def _success_status(op: str) -> int:

@@ -91,8 +91,18 @@ class _Lost(Exception):
     """The connection broke before an answer came: the outcome is unknown."""
 
 
+def _time_sleep(seconds: float) -> None:
+    # Looked up at each call, not bound at import: a time.sleep patched later (the plugin's
+    # virtual time, freezegun) must reach an updater built with the default.
+    time.sleep(seconds)
+
+
 class DocumentUpdater:
-    """Update Windchill documents safely under concurrent background activity."""
+    """Update Windchill documents safely under concurrent background activity.
+
+    ``sleep`` defaults to :func:`time.sleep`, looked up when the client sleeps, so inside a
+    test using the ``windchill`` fixture the backoff advances the mock's virtual clock.
+    """
 
     def __init__(
         self,
@@ -100,7 +110,7 @@ class DocumentUpdater:
         service_root: str,
         *,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         review_queue: ReviewQueue | None = None,
         seed: int | None = None,
         check_out_fallback: bool = True,
@@ -109,7 +119,7 @@ class DocumentUpdater:
         self.session = session
         self.service_root = service_root.rstrip("/")
         self.policy = policy if policy is not None else RetryPolicy()
-        self.sleep = sleep
+        self.sleep = sleep if sleep is not None else _time_sleep
         self.review_queue = review_queue
         self.check_out_fallback = check_out_fallback
         self.timeout = timeout
@@ -226,62 +236,66 @@ class _Run:
             try:
                 response = self._patch(self.u.url(doc_id), pending, current.etag, token)
             except _Lost:
-                self.result.conflicts.append(0)
+                status = 0
+                self.result.conflicts.append(status)
                 current = self._read(doc_id)
                 if self._is_own_write(current, token, pending):
                     self._succeed(merged)
                     return
                 if not self._back_off(None):
                     raise _Failed("the response was lost and the retries are spent") from None
-                continue
-            status = response.status_code
-            if status in (200, 204):
+            else:
+                status = response.status_code
                 self._remember_etag(response)
-                self._succeed(merged)
+                if status in (200, 204):
+                    self._succeed(merged)
+                    return
+                self.result.conflicts.append(status)
+                if status == 409 and _error_code(response) == "CheckedOut":
+                    raise _Failed(f"the document is checked out: {_error_message(response)}")
+                if status == 409:
+                    if not self._back_off(response):
+                        if self.u.check_out_fallback:
+                            self._via_checkout(base, "conflicts persisted")
+                            return
+                        raise _Failed("409 Conflict persisted and the retries are spent")
+                elif status in _TRANSIENT or status >= 500:
+                    if not self._back_off(response):
+                        raise _Failed(f"HTTP {status} persisted and the retries are spent")
+                elif status != 412:
+                    raise _Failed(f"HTTP {status}: {_error_message(response)}")
+                current = self._read(doc_id)
+            if status != 412 and current.version == base.version:
+                continue
+            # A 412, or the version moved while we waited (a concurrent edit, whatever the
+            # status that made us re-read): re-sending blindly could overwrite someone else's
+            # field, so merge against the state first read.
+            merge = three_way_merge(base.values, self.changes, current.values)
+            if not merge.clean:
+                self._send_to_review(merge.conflicts, base, current)
                 return
-            self._remember_etag(response)
-            self.result.conflicts.append(status)
-            if status == 409 and _error_code(response) == "CheckedOut":
-                raise _Failed(f"the document is checked out: {_error_message(response)}")
-            if status == 409:
-                if not self._back_off(response):
-                    if self.u.check_out_fallback:
-                        self._via_checkout(base, "conflicts persisted")
-                        return
-                    raise _Failed("409 Conflict persisted and the retries are spent")
-                current = self._read(doc_id)
-                if current.version == base.version:
-                    continue
-                # The version moved while we waited: a concurrent edit, handled as a 412.
-            elif status == 412:
-                current = self._read(doc_id)
-            if status in (409, 412):
-                merge = three_way_merge(base.values, self.changes, current.values)
-                if not merge.clean:
-                    self._send_to_review(merge.conflicts, base, current)
-                    return
-                if not merge.changes:
-                    self.result.merged_fields = ()
-                    self._succeed(True)
-                    return
-                pending, merged = dict(merge.changes), True
-                self.result.merged_fields = tuple(merge.changes)
-                # A merge is not a blind retry: no need to wait, but it counts as one.
-                if status == 412 and not self._back_off(None, wait=False):
-                    raise _Failed("412 Precondition Failed persisted and the retries are spent")
-                continue
-            if status in _TRANSIENT or status >= 500:
-                if not self._back_off(response):
-                    raise _Failed(f"HTTP {status} persisted and the retries are spent")
-                current = self._read(doc_id)
-                continue
-            raise _Failed(f"HTTP {status}: {_error_message(response)}")
+            if not merge.changes:
+                self.result.merged_fields = ()
+                self._succeed(True)
+                return
+            pending, merged = dict(merge.changes), True
+            self.result.merged_fields = tuple(merge.changes)
+            # A merge is not a blind retry: no need to wait, but it counts as one.
+            if status == 412 and not self._back_off(None, wait=False):
+                raise _Failed("412 Precondition Failed persisted and the retries are spent")
 
     def _via_checkout(self, base: _Read, why: str) -> None:
         u, doc_id = self.u, self.result.document
         self.result.via_checkout = True
         log.info("%s: %s; falling back to check-out / check-in", doc_id, why)
-        response = self._post(u.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"})
+        try:
+            response = self._post(
+                u.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"}
+            )
+        except _Lost:
+            # The check-out may have happened without us hearing of it: leave no lock behind.
+            self._undo(doc_id)
+            raise _Failed("the connection broke during check-out; undone") from None
         if response.status_code != 200:
             self.result.conflicts.append(response.status_code)
             raise _Failed(
@@ -319,7 +333,11 @@ class _Run:
             self._remember_etag(checked_in)
         except _Lost:
             # Did the check-in happen? The original tells: no longer checked out means yes.
-            current = self._read(doc_id)
+            try:
+                current = self._read(doc_id)
+            except _Failed:
+                self._undo(doc_id)
+                raise
             if current.values.get("CheckoutState") == "Checked in" and all(
                 current.values.get(k) == v for k, v in self.changes.items()
             ):
@@ -384,6 +402,8 @@ class _Run:
                 continue
             if response.status_code in (200, 400):  # 400: it is not checked out any more
                 return
+            if response.status_code == 409 and _error_code(response) == "CheckedOut":
+                return  # checked out by someone else: not our lock to undo
         log.error("%s: could not undo the check-out; the document may still be locked", doc_id)
 
     def _back_off(self, response: requests.Response | None, *, wait: bool = True) -> bool:

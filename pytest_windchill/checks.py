@@ -1,0 +1,509 @@
+"""The history checker: judge one client's update from the mock's journal.
+
+:func:`check_update` reads the journal of a scenario and the outcome the client reported,
+and raises :class:`ConcurrencyViolation` naming the first property violated:
+
+``lost-update``
+    a client write changed a field that another writer had changed after this client's first
+    read, to something else — it overwrote a change it never saw;
+``unconditional-write``
+    a PATCH without ``If-Match`` (or with ``*``) in a profile that issues ETags;
+``truthful-outcome``
+    "applied"/"merged" while the server does not hold the client's values, or
+    "review"/"failed" while the client's write was applied (a lost response included);
+``stale-retry``
+    a retry after 409/412 sent the very ETag that had just been refused;
+``blind-retry-after-412``
+    in the ``thread`` profile, a PATCH after a 412 without reading the document first;
+``bounded-effort``
+    more PATCH attempts than the policy allows;
+``backoff``
+    a retry sooner than the policy's backoff or than ``Retry-After``;
+``lock-hygiene``
+    the client left the document checked out;
+``liveness``
+    the client gave up although the interference was within what its policy can ride out.
+
+The message shows the schedule as Python, the seed to replay, and an ASCII timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from mock_server.core.journal import Event
+
+from .client.policy import RetryPolicy
+from .client.updater import UpdateResult
+from .schedules import ConflictSchedule
+
+__all__ = ["PROPERTIES", "ConcurrencyViolation", "check_update", "format_timeline"]
+
+PROPERTIES = (
+    "lost-update",
+    "unconditional-write",
+    "truthful-outcome",
+    "stale-retry",
+    "blind-retry-after-412",
+    "bounded-effort",
+    "backoff",
+    "lock-hygiene",
+    "liveness",
+)
+_SUCCESS = ("applied", "merged")
+_OUTCOMES = ("applied", "merged", "review", "failed")
+_BACKOFF_STATUSES = frozenset({409, 429, 503, 502, 504, 500})
+_EPSILON = 1e-6
+
+
+class ConcurrencyViolation(AssertionError):
+    """A client's update broke a concurrency property; the message says which and how."""
+
+    def __init__(self, prop: str, explanation: str, report: str) -> None:
+        super().__init__(f"[{prop}] {explanation}\n\n{report}")
+        self.property = prop
+        self.explanation = explanation
+
+
+@dataclass(frozen=True)
+class _Op:
+    """A client operation: its invoke and its completion (ok / fail / info)."""
+
+    invoke: Event
+    end: Event | None
+
+    @property
+    def op(self) -> str:
+        return self.invoke.op
+
+    @property
+    def outcome(self) -> str:
+        return self.end.type if self.end is not None else "pending"
+
+    @property
+    def status(self) -> int | None:
+        return self.end.status if self.end is not None else None
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome in ("ok", "info")
+
+    @property
+    def on_working_copy(self) -> bool:
+        return self.invoke.target is not None
+
+
+def check_update(
+    events: Sequence[Event],
+    doc_id: str,
+    changes: Mapping[str, Any],
+    outcome: UpdateResult | str,
+    *,
+    user: str = "wcadmin",
+    profile: str = "thread",
+    policy: RetryPolicy | None = None,
+    schedule: ConflictSchedule | None = None,
+    seed: int | None = None,
+    since: int = 0,
+) -> None:
+    """Judge the update of ``doc_id`` by ``user``; raise :class:`ConcurrencyViolation`.
+
+    ``events`` is the mock's journal; only the client's operations recorded after journal
+    sequence number ``since`` belong to the update judged (earlier history still counts as
+    the document's past). ``policy`` is the client's retry policy (default ``RetryPolicy()``).
+    """
+    status = outcome.status if isinstance(outcome, UpdateResult) else outcome
+    if status not in _OUTCOMES:
+        raise ValueError(f"outcome must be one of {_OUTCOMES} or an UpdateResult, not {status!r}")
+    policy = policy if policy is not None else RetryPolicy()
+    history = [e for e in events if e.document == doc_id]
+    judge = _Judge(history, doc_id, dict(changes), status, user, profile, policy, since)
+    failure = judge.first_violation()
+    if failure is None:
+        return
+    prop, explanation = failure
+    raise ConcurrencyViolation(
+        prop, explanation, _report(history, user, schedule, seed, status, changes)
+    )
+
+
+class _Judge:
+    def __init__(
+        self,
+        history: list[Event],
+        doc_id: str,
+        changes: dict[str, Any],
+        outcome: str,
+        user: str,
+        profile: str,
+        policy: RetryPolicy,
+        since: int = 0,
+    ) -> None:
+        self.history = history
+        self.doc_id = doc_id
+        self.changes = changes
+        self.outcome = outcome
+        self.user = user
+        self.profile = profile
+        self.policy = policy
+        self.ops = _pair(history, user, since)
+        self.since = since
+
+    def first_violation(self) -> tuple[str, str] | None:
+        for check in (
+            self.unconditional_write,
+            self.lost_update,
+            self.truthful_outcome,
+            self.stale_retry,
+            self.blind_retry_after_412,
+            self.bounded_effort,
+            self.backoff,
+            self.lock_hygiene,
+            self.liveness,
+        ):
+            found = check()
+            if found is not None:
+                return found
+        return None
+
+    # ---------------------------------------------------------------- helpers
+
+    def patches(self) -> list[_Op]:
+        """The client's PATCHes of the original document (not of a working copy)."""
+        return [o for o in self.ops if o.op == "update" and not o.on_working_copy]
+
+    def writes(self) -> list[_Op]:
+        """Client operations that change the original's values: updates and check-ins."""
+        return [
+            o
+            for o in self.ops
+            if o.op in ("update", "check_in") and o.applied and not o.on_working_copy
+        ]
+
+    def foreign_changes(self) -> list[Event]:
+        return [
+            e
+            for e in self.history
+            if e.changes is not None
+            and e.process != self.user
+            and (e.type == "intervention" or (e.type in ("ok", "info") and e.op != "create"))
+            and not (e.message or "").startswith("skipped")
+        ]
+
+    def values_before(self, seq_event: Event) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for e in self.history:
+            if (e.t, e.seq) >= (seq_event.t, seq_event.seq):
+                break
+            if e.values is not None and e.target is None and e.op != "check_out":
+                values = dict(e.values)
+        return values
+
+    def final_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for e in self.history:
+            if e.values is not None and e.op not in ("check_out",) and not _is_wc_event(e, self):
+                values = dict(e.values)
+        return values
+
+    # ---------------------------------------------------------------- properties
+
+    def unconditional_write(self) -> tuple[str, str] | None:
+        if self.profile == "wrs":
+            return None
+        for patch in self.patches():
+            sent = patch.invoke.if_match
+            if sent is None or sent.strip() == "*":
+                return (
+                    "unconditional-write",
+                    f"the PATCH at t={patch.invoke.t:g}s sent "
+                    f"{'no If-Match' if sent is None else 'If-Match: *'}; in the {self.profile} "
+                    "profile that is last-write-wins and can silently overwrite another "
+                    "user's change",
+                )
+        return None
+
+    def lost_update(self) -> tuple[str, str] | None:
+        reads = [o for o in self.ops if o.op == "read" and o.outcome == "ok"]
+        if not reads:
+            return None
+        base = reads[0].end
+        assert base is not None
+        foreign = [e for e in self.foreign_changes() if (e.t, e.seq) > (base.t, base.seq)]
+        for write in [o for o in self.ops if o.op == "update" and o.applied]:
+            written = write.invoke.changes or {}
+            for change in foreign:
+                if (change.t, change.seq) > (write.invoke.t, write.invoke.seq):
+                    continue
+                for name, theirs in (change.changes or {}).items():
+                    if name not in written:
+                        continue
+                    before = self.values_before(write.invoke)
+                    if before.get(name, theirs) != theirs or written[name] == theirs:
+                        continue
+                    return (
+                        "lost-update",
+                        f"the client's write at t={write.invoke.t:g}s set {name}="
+                        f"{written[name]!r}, overwriting {change.process}'s {name}={theirs!r} "
+                        f"made at t={change.t:g}s — after the client first read the document "
+                        f"(t={base.t:g}s), so the client never saw it. Merge against the "
+                        "state first read, and send conflicting fields to review",
+                    )
+        return None
+
+    def truthful_outcome(self) -> tuple[str, str] | None:
+        final = self.final_values()
+        held = all(final.get(k) == v for k, v in self.changes.items())
+        client_wrote = bool(self.writes())
+        if self.outcome in _SUCCESS:
+            if not client_wrote and not held:
+                return (
+                    "truthful-outcome",
+                    f"the client reported {self.outcome!r}, but none of its writes was applied "
+                    f"and the server holds {_subset(final, self.changes)}, not "
+                    f"{self.changes}",
+                )
+            if not held and not self._overwritten_later(final):
+                return (
+                    "truthful-outcome",
+                    f"the client reported {self.outcome!r}, but the server holds "
+                    f"{_subset(final, self.changes)}, not {self.changes}",
+                )
+            return None
+        if client_wrote and held:
+            lost = [o for o in self.writes() if o.outcome == "info"]
+            hint = (
+                " — its response was lost, but the write was applied: re-read and recognise "
+                "your own write (e.g. by X-Client-UpdateToken) before retrying or giving up"
+                if lost
+                else ""
+            )
+            return (
+                "truthful-outcome",
+                f"the client reported {self.outcome!r}, but its write is on the server "
+                f"({_subset(final, self.changes)}){hint}",
+            )
+        return None
+
+    def _overwritten_later(self, final: dict[str, Any]) -> bool:
+        writes = self.writes()
+        if not writes:
+            return False
+        last = writes[-1].invoke
+        return any((e.t, e.seq) > (last.t, last.seq) for e in self.foreign_changes())
+
+    def stale_retry(self) -> tuple[str, str] | None:
+        patches = self.patches()
+        for previous, retry in pairwise(patches):
+            sent = previous.invoke.if_match
+            # Resending the ETag the 409 itself reported as current (an operation was merely
+            # in flight) is fine; resending one the server had already moved past is not.
+            current = previous.end.etag_after if previous.end is not None else None
+            if (
+                previous.status in (409, 412)
+                and sent is not None
+                and retry.invoke.if_match == sent
+                and sent != current
+            ):
+                return (
+                    "stale-retry",
+                    f"after {previous.status} at t={previous.invoke.t:g}s the client "
+                    f"retried at t={retry.invoke.t:g}s with the same If-Match "
+                    f"{previous.invoke.if_match}; fetch a fresh ETag first",
+                )
+        return None
+
+    def blind_retry_after_412(self) -> tuple[str, str] | None:
+        if self.profile != "thread":
+            return None
+        for index, op in enumerate(self.ops):
+            if op.op != "update" or op.status != 412 or op.on_working_copy:
+                continue
+            for later in self.ops[index + 1 :]:
+                if later.op == "read":
+                    break
+                if later.op == "update" and not later.on_working_copy:
+                    return (
+                        "blind-retry-after-412",
+                        f"412 at t={op.invoke.t:g}s means the version moved (another user's "
+                        f"edit), yet the client PATCHed again at t={later.invoke.t:g}s without "
+                        "reading the document: merge against the base or send it to review",
+                    )
+        return None
+
+    def bounded_effort(self) -> tuple[str, str] | None:
+        attempts = len(self.patches())
+        allowed = self.policy.max_retries + 1
+        if attempts > allowed:
+            return (
+                "bounded-effort",
+                f"{attempts} PATCH attempts on the document; the policy allows "
+                f"{allowed} (max_retries={self.policy.max_retries} plus the first)",
+            )
+        return None
+
+    def backoff(self) -> tuple[str, str] | None:
+        patches = self.patches()
+        for number, (previous, retry) in enumerate(pairwise(patches), 1):
+            failure = previous.end
+            if failure is None:
+                continue
+            needs_backoff = previous.outcome == "info" or (
+                failure.type == "fail" and failure.status in _BACKOFF_STATUSES
+            )
+            if not needs_backoff:
+                continue
+            gap = retry.invoke.t - failure.t
+            minimum = self.policy.min_delay(number, retry_after=failure.retry_after)
+            if gap + _EPSILON < minimum:
+                after = f" and Retry-After {failure.retry_after:g}s" if failure.retry_after else ""
+                return (
+                    "backoff",
+                    f"retry {number} came {gap:.3f}s after the "
+                    f"{'lost response' if previous.outcome == 'info' else failure.status} at "
+                    f"t={failure.t:g}s; the policy's backoff{after} asks for at least "
+                    f"{minimum:.3f}s",
+                )
+        return None
+
+    def lock_hygiene(self) -> tuple[str, str] | None:
+        held = 0
+        for op in self.ops:
+            if op.op == "check_out" and op.applied:
+                held += 1
+            elif op.op in ("check_in", "undo_check_out") and op.applied:
+                held = max(0, held - 1)
+        if held:
+            return (
+                "lock-hygiene",
+                f"the client ({self.user}) left the document checked out; undo the check-out "
+                "when anything after it fails",
+            )
+        return None
+
+    def liveness(self) -> tuple[str, str] | None:
+        if self.outcome != "failed" or self.policy.deadline is not None:
+            return None
+        foreign_checkout = any(
+            e.op == "check_out"
+            and e.seq > self.since
+            and e.process != self.user
+            and e.type in ("intervention", "ok")
+            and not (e.message or "").startswith("skipped")
+            for e in self.history
+        )
+        failures = [o for o in self.ops if o.outcome in ("fail", "info")]
+        refused = any(
+            o.outcome == "fail"
+            and o.status is not None
+            and 400 <= o.status < 500
+            and o.status not in (409, 412, 429)
+            for o in failures
+        )
+        if foreign_checkout or refused:
+            return None
+        interference = sum(
+            1
+            for e in self.history
+            if e.type in ("intervention", "background") and e.seq > self.since
+        )
+        interference += sum(
+            1 for o in failures if o.outcome == "info" or (o.status or 0) >= 500 or o.status == 429
+        )
+        if interference > self.policy.max_retries:
+            return None
+        return (
+            "liveness",
+            f"the client gave up after {len(failures)} failed request(s), although the "
+            f"interference ({interference} event(s)) is within what its policy "
+            f"(max_retries={self.policy.max_retries}) can ride out and nobody else held the "
+            "document checked out",
+        )
+
+
+def _is_wc_event(event: Event, judge: _Judge) -> bool:
+    return event.target is not None
+
+
+def _subset(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: values.get(k) for k in keys}
+
+
+def _pair(history: Sequence[Event], user: str, since: int = 0) -> list[_Op]:
+    invokes: dict[int, Event] = {}
+    order: list[int] = []
+    ends: dict[int, Event] = {}
+    for event in history:
+        if event.process != user or event.op_id is None or event.seq <= since:
+            continue
+        if event.type == "invoke":
+            invokes[event.op_id] = event
+            order.append(event.op_id)
+        elif event.type in ("ok", "fail", "info"):
+            ends[event.op_id] = event
+    return [_Op(invokes[i], ends.get(i)) for i in order]
+
+
+def format_timeline(history: Sequence[Event], user: str = "wcadmin") -> str:
+    """An ASCII timeline: the client's requests against everything else, with ETags."""
+    rows = [f"{'t (s)':>9}  {'client ' + user:<46}  {'others':<40}  ETag after"]
+    rows.append("-" * len(rows[0]))
+    for event in history:
+        if event.type == "invoke":
+            continue
+        if event.process == user:
+            invoke = next(
+                (e for e in history if e.op_id == event.op_id and e.type == "invoke"), None
+            )
+            sent = invoke.if_match if invoke is not None else None
+            target = " (working copy)" if invoke is not None and invoke.target else ""
+            what = f"{_verb(event.op)}{target}"
+            if sent:
+                what += f" If-Match {sent}"
+            result = {"ok": "", "fail": "", "info": " LOST"}[event.type]
+            cell = f"{what} → {event.status}{result}"
+            rows.append(f"{event.t:>9.3f}  {cell:<46}  {'':<40}  {event.etag_after or ''}")
+        else:
+            label = (
+                f"{event.process} {event.op}"
+                + (f" ({event.duration:g}s)" if event.duration else "")
+                + (f" {dict(event.changes)}" if event.changes else "")
+                + (f" [{event.message}]" if event.message else "")
+            )
+            rows.append(f"{event.t:>9.3f}  {'':<46}  {label:<40}  {event.etag_after or ''}")
+    return "\n".join(rows)
+
+
+def _verb(op: str) -> str:
+    return {
+        "read": "GET",
+        "update": "PATCH",
+        "delete": "DELETE",
+        "create": "POST",
+        "check_out": "CheckOut",
+        "check_in": "CheckIn",
+        "undo_check_out": "UndoCheckOut",
+    }.get(op, op)
+
+
+def _report(
+    history: Sequence[Event],
+    user: str,
+    schedule: ConflictSchedule | None,
+    seed: int | None,
+    outcome: str,
+    changes: Mapping[str, Any],
+) -> str:
+    parts = [f"The client ({user}) updated {dict(changes)} and reported {outcome!r}."]
+    if schedule is not None:
+        parts.append(
+            "Schedule (paste into a test; `from pytest_windchill.schedules import *`):\n"
+            + repr(schedule)
+        )
+    if seed is not None:
+        parts.append(f"Seed to replay: {seed}")
+    parts.append("Timeline:\n" + format_timeline(history, user))
+    return "\n\n".join(parts)

@@ -1,0 +1,279 @@
+"""Conflict schedules: what interferes with a client's update, and when.
+
+A :class:`ConflictSchedule` is an ordered list of :class:`Step` — an action from
+:mod:`mock_server.core.interventions` plus a trigger (``before_request=n``: right before the
+n-th client request on the document; ``at=t``: at virtual time t) and the index of the
+scenario document it hits. Its ``repr`` is Python you can paste into a test::
+
+    from pytest_windchill.schedules import *
+
+    schedule = ConflictSchedule([
+        micro_update(before_request=2, source="indexer", duration=0.5),
+        concurrent_edit(before_request=4, changes={"Title": "theirs"}),
+    ])
+
+It round-trips through JSON (:meth:`ConflictSchedule.to_json` / :meth:`from_json`) and
+replays exactly: :meth:`apply` injects the same interventions into any fresh mock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import MISSING, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from mock_server.core.interventions import (
+    ACTIONS,
+    Action,
+    CheckInBy,
+    CheckOutBy,
+    ConcurrentEdit,
+    Fault,
+    Intervention,
+    Latency,
+    LifecycleChange,
+    LoseResponse,
+    MicroUpdate,
+    UndoCheckOutBy,
+)
+
+if TYPE_CHECKING:
+    from .handle import WindchillMock
+
+__all__ = [
+    "ConflictSchedule",
+    "Step",
+    "check_in_as",
+    "check_out_as",
+    "concurrent_edit",
+    "fault",
+    "latency",
+    "lifecycle_change",
+    "lose_response",
+    "micro_update",
+    "undo_check_out_as",
+]
+
+_HELPER_NAMES = {
+    "micro_update": "micro_update",
+    "lifecycle_change": "lifecycle_change",
+    "concurrent_edit": "concurrent_edit",
+    "check_out": "check_out_as",
+    "check_in": "check_in_as",
+    "undo_check_out": "undo_check_out_as",
+    "fault": "fault",
+    "lose_response": "lose_response",
+    "latency": "latency",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One intervention of a schedule, on scenario document number ``document`` (from 0)."""
+
+    action: Action
+    before_request: int | None = None
+    at: float | None = None
+    document: int = 0
+
+    def __post_init__(self) -> None:
+        # Validates the trigger the same way the mock will.
+        Intervention("check", self.action, before_request=self.before_request, at=self.at)
+        if self.document < 0:
+            raise ValueError(f"document is an index from 0, got {self.document}")
+
+    def intervention(self, doc_id: str) -> Intervention:
+        return Intervention(doc_id, self.action, before_request=self.before_request, at=self.at)
+
+    @property
+    def trigger(self) -> str:
+        if self.before_request is not None:
+            return f"before request {self.before_request}"
+        if self.at is not None:
+            return f"at t={self.at:g}s"
+        return "at once"
+
+    def to_json(self) -> dict[str, Any]:
+        data = Intervention("-", self.action, self.before_request, self.at).to_json()
+        data["document"] = self.document
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Step:
+        values = dict(data)
+        index = values.pop("document", 0)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ValueError(f"a step's document is an index, got {index!r}")
+        parsed = Intervention.from_json({**values, "document": "-"})
+        return cls(parsed.action, parsed.before_request, parsed.at, index)
+
+    def __repr__(self) -> str:
+        args = []
+        if self.before_request is not None:
+            args.append(f"before_request={self.before_request!r}")
+        if self.at is not None:
+            args.append(f"at={self.at!r}")
+        for f in fields(self.action):
+            value = getattr(self.action, f.name)
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
+            if value != default or isinstance(self.action, ConcurrentEdit):
+                if isinstance(value, Mapping):
+                    value = dict(value)
+                args.append(f"{f.name}={value!r}")
+        if self.document:
+            args.append(f"document={self.document!r}")
+        return f"{_HELPER_NAMES[self.action.kind]}({', '.join(args)})"
+
+
+class ConflictSchedule(Sequence[Step]):
+    """An ordered list of steps; printable as Python, JSON round-trip, exact replay."""
+
+    def __init__(self, steps: Iterable[Step] = ()) -> None:
+        self.steps: tuple[Step, ...] = tuple(steps)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.steps[index]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConflictSchedule) and self.steps == other.steps
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(s) for s in self.steps))
+
+    def __repr__(self) -> str:
+        if not self.steps:
+            return "ConflictSchedule([])"
+        inner = "".join(f"    {step!r},\n" for step in self.steps)
+        return f"ConflictSchedule([\n{inner}])"
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [step.to_json() for step in self.steps]
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: Iterable[Mapping[str, Any]] | str) -> ConflictSchedule:
+        items = json.loads(data) if isinstance(data, str) else data
+        return cls(Step.from_json(item) for item in items)
+
+    def apply(self, mock: WindchillMock, documents: Sequence[str]) -> None:
+        """Inject every step into ``mock``; ``documents[i]`` is scenario document ``i``."""
+        for step in self.steps:
+            if step.document >= len(documents):
+                raise ValueError(
+                    f"{step!r} targets document {step.document}, "
+                    f"but the scenario has {len(documents)}"
+                )
+            mock.inject(step.intervention(documents[step.document]))
+
+    @property
+    def last_trigger(self) -> int:
+        """The last ``before_request`` of the schedule (0 without any)."""
+        return max((s.before_request or 0 for s in self.steps), default=0)
+
+
+def _step(action: Action, before_request: int | None, at: float | None, document: int) -> Step:
+    return Step(action, before_request=before_request, at=at, document=document)
+
+
+def micro_update(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    source: str = "indexer",
+    duration: float = 0.0,
+    document: int = 0,
+) -> Step:
+    return _step(MicroUpdate(source, duration), before_request, at, document)
+
+
+def lifecycle_change(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    state: str = "RELEASED",
+    document: int = 0,
+) -> Step:
+    return _step(LifecycleChange(state), before_request, at, document)
+
+
+def concurrent_edit(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    changes: Mapping[str, Any],
+    user: str = "other",
+    document: int = 0,
+) -> Step:
+    return _step(ConcurrentEdit(dict(changes), user), before_request, at, document)
+
+
+def check_out_as(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    user: str = "other",
+    note: str | None = None,
+    document: int = 0,
+) -> Step:
+    return _step(CheckOutBy(user, note), before_request, at, document)
+
+
+def check_in_as(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    user: str = "other",
+    changes: Mapping[str, Any] | None = None,
+    document: int = 0,
+) -> Step:
+    return _step(CheckInBy(user, dict(changes or {})), before_request, at, document)
+
+
+def undo_check_out_as(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    user: str = "other",
+    document: int = 0,
+) -> Step:
+    return _step(UndoCheckOutBy(user), before_request, at, document)
+
+
+def fault(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    status: int = 503,
+    retry_after: float | None = None,
+    message: str | None = None,
+    document: int = 0,
+) -> Step:
+    return _step(Fault(status, retry_after, message), before_request, at, document)
+
+
+def lose_response(
+    *, before_request: int | None = None, at: float | None = None, document: int = 0
+) -> Step:
+    return _step(LoseResponse(), before_request, at, document)
+
+
+def latency(
+    *,
+    before_request: int | None = None,
+    at: float | None = None,
+    seconds: float = 1.0,
+    document: int = 0,
+) -> Step:
+    return _step(Latency(seconds), before_request, at, document)
+
+
+assert set(_HELPER_NAMES) == set(ACTIONS)

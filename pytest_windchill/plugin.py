@@ -23,7 +23,7 @@ import requests
 
 from mock_server.config import MockConfig
 from mock_server.core.clock import SystemClock, VirtualClock
-from mock_server.http import create_app
+from mock_server.http import create_app, install_state
 from mock_server.server import LiveServer
 
 from .client import InMemoryReviewQueue
@@ -135,9 +135,7 @@ def windchill(
         app = create_app(windchill_config, clock=clock)
         session = in_process_session(app, auth=_credentials(windchill_config))
         handle = WindchillMock.in_process(app, session, DEFAULT_BASE_URL, windchill_config)
-    _virtual_sleep(monkeypatch, handle)
-    yield handle
-    handle.close()
+    yield from _serve(request, monkeypatch, handle)
 
 
 @pytest.fixture(scope="session")
@@ -157,13 +155,27 @@ def windchill_server(
         handle = _remote(url, windchill_config)
     else:
         server: LiveServer = request.getfixturevalue("windchill_live_server")
+        clock = SystemClock() if _clock_kind(request) == "system" else VirtualClock()
+        install_state(server.app, windchill_config, clock=clock)
         session = requests.Session()
         session.auth = _credentials(windchill_config)
         handle = WindchillMock.in_process(server.app, session, server.url, windchill_config)
-        handle.reset(windchill_config)
+    yield from _serve(request, monkeypatch, handle)
+
+
+def _serve(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, handle: WindchillMock
+) -> Iterator[WindchillMock]:
+    """Hand ``handle`` to the test: virtual sleep on, counted for the terminal summary."""
+    stats = _stats(request.config)
+    handle.on_outcome = stats.record_outcome
     _virtual_sleep(monkeypatch, handle)
-    yield handle
-    handle.close()
+    try:
+        yield handle
+    finally:
+        if handle.app is not None:  # an external server's journal may not be reachable
+            stats.record_mock(handle)
+        handle.close()
 
 
 @pytest.fixture
@@ -175,6 +187,7 @@ def windchill_client(windchill: WindchillMock) -> DocumentUpdater:
         sleep=windchill.sleep,
         review_queue=InMemoryReviewQueue(),
         seed=windchill.config.seed,
+        on_result=lambda result: windchill.on_outcome and windchill.on_outcome(result.status),
     )
 
 

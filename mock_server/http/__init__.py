@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import create_app, install_state
 from .state import MockState, state
 
-__all__ = ["MockState", "create_app", "state"]
+__all__ = ["MockState", "create_app", "install_state", "state"]

@@ -115,7 +115,10 @@ class DocumentUpdater:
         seed: int | None = None,
         check_out_fallback: bool = True,
         timeout: float = 30.0,
+        on_result: Callable[[UpdateResult], object] | None = None,
     ) -> None:
+        #: Called with every result (the plugin counts them for its terminal summary).
+        self.on_result = on_result
         self.session = session
         self.service_root = service_root.rstrip("/")
         self.policy = policy if policy is not None else RetryPolicy()
@@ -141,6 +144,8 @@ class DocumentUpdater:
         """Apply ``changes`` (a partial update) to ``doc_id``; never raises for HTTP outcomes."""
         result = _Run(self, UpdateResult(document=doc_id), dict(changes)).run()
         self._monitor(result)
+        if self.on_result is not None:
+            self.on_result(result)
         return result
 
     # ------------------------------------------------------------ HTTP helpers

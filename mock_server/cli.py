@@ -22,10 +22,11 @@ _SERVE_DOCUMENTS = 20
 
 
 def _rates(values: tuple[str, ...], what: str) -> dict[str, float]:
+    unit = "SECONDS" if what == "--duration" else "PER_SECOND"
     result = {}
     for text in values:
         try:
-            source, value = parse_rate(text)
+            source, value = parse_rate(text, unit=unit)
         except MockError as error:
             raise click.BadParameter(str(error), param_hint=what) from None
         result[source] = value

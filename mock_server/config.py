@@ -73,8 +73,46 @@ class MockConfig:
     utc_offset_minutes: int = 0
 
     def __post_init__(self) -> None:
+        # The admin API and TOML files hand over arbitrary JSON: check types here, so a bad
+        # value is a 400 now rather than a 500 (or a silently truthy "no") later.
+        if not isinstance(self.profile, str):
+            raise MockError(f"profile must be a string, got {self.profile!r}")
         profile_named(self.profile)
-        self.resolved_profile()  # validates the overrides
+        if not isinstance(self.overrides, Mapping):
+            raise MockError("overrides must be an object")
+        _check_knobs(self.overrides)
+        self.resolved_profile()  # validates the overrides' names
+        for name in ("auth", "csrf", "admin_remote"):
+            if not isinstance(getattr(self, name), bool):
+                raise MockError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.users, Mapping) or not all(
+            isinstance(user, str) and user and isinstance(password, str)
+            for user, password in self.users.items()
+        ):
+            raise MockError("users must map user names to password strings")
+        if isinstance(self.soft_attributes, list):
+            object.__setattr__(self, "soft_attributes", tuple(self.soft_attributes))
+        if not isinstance(self.soft_attributes, tuple) or not all(
+            isinstance(name, str) and name.isidentifier() for name in self.soft_attributes
+        ):
+            raise MockError(
+                f"soft_attributes must be a list of property names, got {self.soft_attributes!r}"
+            )
+        if self.admin_token is not None and not isinstance(self.admin_token, str):
+            raise MockError("admin_token must be a string or null")
+        if self.journal_limit is not None and (
+            isinstance(self.journal_limit, bool)
+            or not isinstance(self.journal_limit, int)
+            or self.journal_limit < 1
+        ):
+            raise MockError(
+                f"journal_limit must be null or a whole number >= 1, got {self.journal_limit!r}"
+            )
+        offset = self.utc_offset_minutes
+        if isinstance(offset, bool) or not isinstance(offset, int) or not -1440 < offset < 1440:
+            raise MockError(
+                f"utc_offset_minutes must be a whole number of minutes within a day, got {offset!r}"
+            )
         for name, mapping in (("rates", self.rates), ("durations", self.durations)):
             unknown = sorted(set(mapping) - set(SOURCES))
             if unknown:
@@ -118,6 +156,8 @@ class MockConfig:
                     raise MockError(f"{name} must be an object")
                 values[name] = {**getattr(self, name), **values[name]}
         if "soft_attributes" in values:
+            if not isinstance(values["soft_attributes"], list | tuple):
+                raise MockError("soft_attributes must be a list of property names")
             values["soft_attributes"] = tuple(values["soft_attributes"])
         try:
             return dataclasses.replace(self, **values)
@@ -148,18 +188,34 @@ class MockConfig:
         return cls(**defaults).updated(data)
 
 
-def parse_rate(text: str) -> tuple[str, float]:
-    """Parse ``SOURCE=PER_SECOND`` (as given to ``--rate``)."""
+def _check_knobs(overrides: Mapping[str, Any]) -> None:
+    """Profile knobs keep their types: flags are booleans, statuses null or 4xx/5xx."""
+    base = profile_named("thread").knobs()
+    for knob, value in overrides.items():
+        if knob not in base:
+            continue  # Profile.replace names the unknown ones
+        if knob.endswith("_status"):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599
+            ):
+                raise MockError(f"overrides.{knob} must be null or a 4xx/5xx status, got {value!r}")
+        elif isinstance(base[knob], bool) and not isinstance(value, bool):
+            raise MockError(f"overrides.{knob} must be true or false, got {value!r}")
+        elif isinstance(base[knob], str) and not isinstance(value, str):
+            raise MockError(f"overrides.{knob} must be a string, got {value!r}")
+
+
+def parse_rate(text: str, *, unit: str = "PER_SECOND") -> tuple[str, float]:
+    """Parse ``SOURCE=NUMBER`` (``--rate SOURCE=PER_SECOND``, ``--duration SOURCE=SECONDS``)."""
+    what = "rate" if unit == "PER_SECOND" else "duration"
     source, sep, value = text.partition("=")
     source = source.strip()
     if not sep or source not in SOURCES:
-        raise MockError(
-            f"expected SOURCE=PER_SECOND with SOURCE one of {list(SOURCES)}, got {text!r}"
-        )
+        raise MockError(f"expected SOURCE={unit} with SOURCE one of {list(SOURCES)}, got {text!r}")
     try:
-        rate = float(value)
+        number = float(value)
     except ValueError:
-        raise MockError(f"the rate in {text!r} is not a number") from None
-    if not math.isfinite(rate) or rate < 0:
-        raise MockError(f"the rate in {text!r} must be a finite number >= 0")
-    return source, rate
+        raise MockError(f"the {what} in {text!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise MockError(f"the {what} in {text!r} must be a finite number >= 0")
+    return source, number

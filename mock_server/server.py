@@ -1,8 +1,9 @@
 """``LiveServer``: the app on a real loopback socket, in a thread.
 
-Werkzeug's threaded server handles the requests (HTTP/1.1 keep-alive). WSGI servers drop
-header names containing ``_`` as a request-smuggling defence; the handler here keeps the one
-such header Windchill defines, ``CSRF_NONCE``.
+The same waitress server as ``windchill-mock serve`` (:mod:`.serving`) handles the requests:
+HTTP/1.1 keep-alive (Werkzeug's development server answers every request with
+``Connection: close``), a pool of worker threads, and the ``CSRF_NONCE`` header kept although
+its name has an underscore.
 """
 
 from __future__ import annotations
@@ -11,26 +12,11 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from waitress import wasyncore
+
+from .serving import KEPT_UNDERSCORE_HEADERS, make_waitress_server
 
 __all__ = ["KEPT_UNDERSCORE_HEADERS", "LiveServer"]
-
-#: Header names with an underscore that the mock's servers pass to the app.
-KEPT_UNDERSCORE_HEADERS = ("CSRF_NONCE",)
-
-
-class _Handler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def make_environ(self) -> dict[str, Any]:
-        environ = super().make_environ()
-        for name, value in self.headers.items():
-            if name.upper() in KEPT_UNDERSCORE_HEADERS:
-                environ.setdefault(f"HTTP_{name.upper()}", value)
-        return environ
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # tests do not want an access log on stderr
 
 
 class LiveServer:
@@ -38,17 +24,20 @@ class LiveServer:
 
     >>> with LiveServer(create_app()) as server:  # doctest: +SKIP
     ...     requests.get(server.url + "/Windchill/servlet/odata/")
+
+    :meth:`stop` closes the listening socket and every open connection, and joins the
+    server's threads.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8
+    ) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_Handler
-        )
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._server: Any = make_waitress_server(app, host, port, threads=threads)
         self.host = host
-        self.port: int = self._server.server_port
+        self.port: int = int(self._server.effective_port)
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -56,22 +45,32 @@ class LiveServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> LiveServer:
+        if self._stopped:
+            raise RuntimeError("a stopped LiveServer cannot be started again; make a new one")
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"windchill-mock-{self.port}",
-                daemon=True,
+                target=self._server.run, name=f"windchill-mock-{self.port}", daemon=True
             )
             self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Close the listening socket and every connection; wait for the threads to end."""
+        if self._stopped:
+            return
+        self._stopped = True
+        # Workers first: a finishing request wakes the event loop through its trigger.
+        self._server.task_dispatcher.shutdown()
         if self._thread is not None:
-            self._server.shutdown()
+            # The event loop owns its sockets: close them from inside it, then it ends.
+            self._server.trigger.pull_trigger(self._close_sockets)
             self._thread.join()
             self._thread = None
-        self._server.server_close()
+        else:
+            self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        wasyncore.close_all(self._server._map)
 
     def __enter__(self) -> LiveServer:
         return self.start()

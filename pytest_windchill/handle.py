@@ -10,6 +10,7 @@ reason when the server has none (a real Windchill).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -160,6 +161,9 @@ class _Remote:
     def __init__(self, base_url: str, session: requests.Session) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        token = os.environ.get("WINDCHILL_ADMIN_TOKEN")
+        if token:
+            self.session.headers["X-Mock-Admin-Token"] = token
         self.clock: MockClock = _RemoteClock(self)
         self._virtual: bool | None = None
 
@@ -181,6 +185,11 @@ class _Remote:
             raise AdminAPIUnavailable(
                 f"{self.base_url} has no mock admin API (/__mock/): it is not a windchill-mock "
                 "server, so injections, virtual time and the journal are unavailable"
+            )
+        if response.status_code in (401, 403) and path != "interventions":
+            raise AdminAPIUnavailable(
+                f"{self.base_url}/__mock/ refused access (HTTP {response.status_code}); start "
+                "the mock without --admin-token or set WINDCHILL_ADMIN_TOKEN"
             )
         if response.status_code >= 400:
             raise RuntimeError(

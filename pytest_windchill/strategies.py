@@ -159,9 +159,7 @@ def steps(
     return st.one_of(*(by_kind[kind] for kind in ACTION_KINDS if kind in actions))
 
 
-@st.composite
 def conflict_schedules(
-    draw: st.DrawFn,
     *,
     max_interventions: int = 3,
     actions: Sequence[str] = ACTION_KINDS,
@@ -169,7 +167,7 @@ def conflict_schedules(
     max_request: int = 8,
     documents: int = 1,
     release_check_outs: bool = True,
-) -> ConflictSchedule:
+) -> st.SearchStrategy[ConflictSchedule]:
     """Schedules of up to ``max_interventions`` interventions, ordered by trigger.
 
     ``quiet_after=n``: no intervention fires after the client's n-th request, so a correct
@@ -180,12 +178,16 @@ def conflict_schedules(
     durations and earlier triggers.
     """
     last = quiet_after if quiet_after is not None else max_request
-    drawn = draw(
-        st.lists(
-            steps(actions=actions, max_request=max(1, last), documents=documents),
-            max_size=max_interventions,
-        )
+    # Built once per call, not per draw: constructing and validating the nested strategies
+    # on every example cost more than running the example itself.
+    drawn = st.lists(
+        steps(actions=actions, max_request=max(1, last), documents=documents),
+        max_size=max_interventions,
     )
+    return drawn.map(lambda picked: _schedule(picked, release_check_outs=release_check_outs))
+
+
+def _schedule(drawn: Sequence[Step], *, release_check_outs: bool) -> ConflictSchedule:
     result = list(drawn)
     if release_check_outs:
         result += [

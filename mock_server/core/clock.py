@@ -7,14 +7,15 @@ applies to it. :class:`VirtualClock` only moves when told to, and never backward
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol, runtime_checkable
 
 __all__ = ["DEFAULT_EPOCH", "Clock", "ClockError", "SystemClock", "VirtualClock"]
 
-#: Virtual time starts here unless told otherwise: 2024-02-21T13:23:20Z, the moment of the
-#: forum thread's ETag ``"v2.1708523400000"``.
+#: Virtual time starts here unless told otherwise: 2024-02-21T13:23:20Z, shortly before the
+#: forum thread's ETag ``"v2.1708523400000"`` (13:50:00Z).
 DEFAULT_EPOCH = 1708521800.0
 
 
@@ -70,6 +71,8 @@ class VirtualClock:
         """Move forwards by ``seconds`` (>= 0) and return the new time."""
         if not seconds >= 0:  # also rejects NaN
             raise ClockError(f"a virtual clock only moves forwards; got advance({seconds!r})")
+        if not math.isfinite(seconds):
+            raise ClockError(f"a virtual clock moves by a finite amount; got advance({seconds!r})")
         with self._lock:
             self._now += float(seconds)
             return self._now
@@ -81,6 +84,8 @@ class VirtualClock:
                 raise ClockError(
                     f"a virtual clock only moves forwards; it is {self._now!r}, asked for {when!r}"
                 )
+            if not math.isfinite(when):
+                raise ClockError(f"a virtual clock cannot be set to {when!r}")
             self._now = float(when)
             return self._now
 

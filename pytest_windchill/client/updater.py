@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -177,9 +178,12 @@ class DocumentUpdater:
 
     def _csrf_nonce(self, *, refresh: bool) -> str:
         if self._nonce is None or refresh:
-            response = self.session.get(
-                f"{self.service_root}/PTC/GetCSRFToken()", timeout=self.timeout
-            )
+            try:
+                response = self.session.get(
+                    f"{self.service_root}/PTC/GetCSRFToken()", timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+                raise _Lost(str(error)) from None
             if response.status_code != 200:
                 raise _Failed(f"cannot get a CSRF nonce: HTTP {response.status_code}")
             self._nonce = str(response.json().get("NonceValue", ""))
@@ -315,6 +319,12 @@ class _Run:
                 current = self._read(doc_id)
                 self._send_to_review(merge.conflicts, base, current)
                 return
+            if not merge.changes:
+                # The working copy already holds every value: a check-in would only make an
+                # empty iteration.
+                self._undo(doc_id)
+                self._succeed(True)
+                return
             if merge.changes:
                 self.result.attempts += 1
                 patched = u.request(
@@ -373,7 +383,7 @@ class _Run:
                 self._remember_etag(response)
                 etag = response.headers.get("ETag")
                 return _Read(response.json(), etag, response.headers.get("X-Client-UpdateToken"))
-            if response.status_code in _TRANSIENT:
+            if response.status_code in _TRANSIENT or response.status_code >= 500:
                 self.result.conflicts.append(response.status_code)
                 if not self._back_off(response):
                     raise _Failed(f"GET kept failing with HTTP {response.status_code}")
@@ -418,7 +428,9 @@ class _Run:
             return self.u.policy.allows_retry(self.retries, slept=self.slept)
         retry_after = None
         if response is not None:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(
+                response.headers.get("Retry-After"), now=datetime.now(UTC)
+            )
         policy = self.u.policy
         delay = policy.delay(self.retries, retry_after=retry_after, rng=self.u._rng)
         if not policy.allows_retry(self.retries, slept=self.slept, next_delay=delay):

@@ -1,0 +1,268 @@
+"""``windchill-mock``: help, bad input, the config file, and the forum thread's story against
+``windchill-mock serve`` over real sockets."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from live_support import (
+    DOCUMENTS,
+    ROOT,
+    TIMEOUT,
+    ServedMock,
+    SessionFactory,
+    document_url,
+    inject,
+    run_cli,
+    serve,
+)
+
+from mock_server.core.repository import MODIFIED_BY_ANOTHER_PROCESS
+
+SERVE_OPTIONS = (
+    "--host",
+    "--port",
+    "--profile",
+    "--seed",
+    "--documents",
+    "--rate",
+    "--config",
+    "--no-auth",
+    "--no-csrf",
+)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[ServedMock]:
+    """``windchill-mock serve --port 0 --seed 1``: the standalone defaults (20 documents,
+    background activity on). Tests that change a document use one nobody else uses."""
+    with serve("--port", "0", "--seed", "1") as served:
+        yield served
+
+
+def _documents(session: requests.Session, base_url: str) -> list[str]:
+    response = session.get(base_url + DOCUMENTS, params={"$count": "true"}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.count"] == len(body["value"])
+    return [d["ID"] for d in body["value"]]
+
+
+# ---------------------------------------------------------------- help and bad input
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert "serve" in result.stdout
+    assert "profiles" in result.stdout
+
+
+def test_serve_help_mentions_every_option() -> None:
+    result = run_cli("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    missing = [option for option in SERVE_OPTIONS if option not in result.stdout]
+    assert missing == []
+
+
+def test_unknown_rate_source_exits_non_zero_with_a_clear_message() -> None:
+    result = run_cli("serve", "--port", "0", "--rate", "bogus=1")
+    assert result.returncode == 2
+    assert "Invalid value for --rate" in result.stderr
+    assert "'bogus=1'" in result.stderr
+    assert "indexer" in result.stderr
+
+
+def test_missing_config_file_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    result = run_cli("serve", "--port", "0", "--config", str(missing))
+    assert result.returncode == 2
+    assert "--config" in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_config_file_with_an_unknown_key_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text('profile = "odata"\nprofiel = "wrs"\n', encoding="utf-8")
+    result = run_cli("serve", "--port", "0", "--config", str(config))
+    assert result.returncode == 2
+    assert "profiel" in result.stderr
+
+
+def test_config_file_that_is_not_toml_exits_non_zero(tmp_path: Path) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text("profile = odata\n", encoding="utf-8")
+    result = run_cli("serve", "--port", "0", "--config", str(config))
+    assert result.returncode == 2
+    assert "is not valid TOML" in result.stderr
+
+
+def test_port_in_use_exits_non_zero_naming_the_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_profiles_prints_the_knob_table() -> None:
+    result = run_cli("profiles")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["odata", "thread", "wrs"]
+    table = {row.split()[0]: row.split()[1:] for row in rows}
+    assert table["stale_same_iteration_status"] == ["412", "409", "None"]
+    assert table["emit_etags"] == ["True", "True", "False"]
+    assert table["busy_status"] == ["None", "409", "None"]
+
+
+# ---------------------------------------------------------------- serving
+
+
+def test_serve_prints_the_service_root_and_the_credentials(demo: ServedMock) -> None:
+    assert demo.base_url.startswith("http://127.0.0.1:")
+    assert not demo.base_url.endswith(":0")
+    assert "wcadmin/wcadmin" in demo.line("credentials")
+    assert "20 demo documents" in demo.line("documents")
+    assert "seed: 1" in demo.line("profile")
+
+
+def test_serve_seeds_twenty_demo_documents_at_version_a1(
+    demo: ServedMock, open_session: SessionFactory
+) -> None:
+    session = open_session(demo.base_url, csrf=False)
+    response = session.get(demo.base_url + DOCUMENTS, timeout=TIMEOUT)
+    documents = response.json()["value"]
+    assert len(documents) == 20
+    assert {d["Version"] for d in documents} == {"A.1"}
+    assert all(d["@odata.etag"].startswith('"v1.') for d in documents)
+
+
+def test_micro_update_after_a_fresh_read_gives_the_threads_409(
+    demo: ServedMock, open_session: SessionFactory
+) -> None:
+    session = open_session(demo.base_url)
+    doc_id = _documents(session, demo.base_url)[0]
+    url = document_url(demo.base_url, doc_id)
+    read = session.get(url, timeout=TIMEOUT)
+    etag = read.headers["ETag"]
+    inject(
+        session,
+        demo.base_url,
+        {"action": "micro_update", "document": doc_id, "source": "indexer", "duration": 0},
+    )
+
+    response = session.patch(
+        url, json={"Description": "mine"}, headers={"If-Match": etag}, timeout=TIMEOUT
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == MODIFIED_BY_ANOTHER_PROCESS
+    after = session.get(url, timeout=TIMEOUT).json()
+    assert after["Version"] == read.json()["Version"]
+    assert after["Description"] == read.json()["Description"]
+
+
+def test_concurrent_edit_after_a_read_gives_412(
+    demo: ServedMock, open_session: SessionFactory
+) -> None:
+    session = open_session(demo.base_url)
+    doc_id = _documents(session, demo.base_url)[1]
+    url = document_url(demo.base_url, doc_id)
+    etag = session.get(url, timeout=TIMEOUT).headers["ETag"]
+    inject(
+        session,
+        demo.base_url,
+        {"action": "concurrent_edit", "document": doc_id, "changes": {"Title": "theirs"}},
+    )
+
+    response = session.patch(
+        url, json={"Description": "mine"}, headers={"If-Match": etag}, timeout=TIMEOUT
+    )
+
+    assert response.status_code == 412
+    assert session.get(url, timeout=TIMEOUT).json()["Title"] == "theirs"
+
+
+def test_check_out_and_check_in_move_a1_to_a2(
+    demo: ServedMock, open_session: SessionFactory
+) -> None:
+    session = open_session(demo.base_url)
+    doc_id = _documents(session, demo.base_url)[2]
+    url = document_url(demo.base_url, doc_id)
+    assert session.get(url, timeout=TIMEOUT).json()["Version"] == "A.1"
+
+    checked_out = session.post(f"{url}/PTC.DocMgmt.CheckOut", json={}, timeout=TIMEOUT)
+    assert checked_out.status_code == 200, checked_out.text
+    working_copy = checked_out.json()
+    assert working_copy["CheckoutState"] == "Working copy"
+    checked_in = session.post(
+        f"{document_url(demo.base_url, working_copy['ID'])}/PTC.DocMgmt.CheckIn",
+        json={"CheckInNote": "done"},
+        timeout=TIMEOUT,
+    )
+
+    assert checked_in.status_code == 200, checked_in.text
+    assert checked_in.json()["ID"] == doc_id
+    assert session.get(url, timeout=TIMEOUT).json()["Version"] == "A.2"
+
+
+def test_a_high_indexer_rate_gives_409_without_any_intervention(
+    open_session: SessionFactory,
+) -> None:
+    with serve("--port", "0", "--rate", "indexer=50", "--duration", "indexer=0") as served:
+        session = open_session(served.base_url)
+        doc_id = _documents(session, served.base_url)[0]
+        url = document_url(served.base_url, doc_id)
+        etag = session.get(url, timeout=TIMEOUT).headers["ETag"]
+        time.sleep(0.3)  # ~15 indexer runs expected; none at all has odds of e^-15
+
+        response = session.patch(
+            url, json={"Description": "mine"}, headers={"If-Match": etag}, timeout=TIMEOUT
+        )
+
+        assert response.status_code == 409
+        assert response.json()["error"]["message"] == MODIFIED_BY_ANOTHER_PROCESS
+
+
+def test_python_dash_m_mock_server_serves_too(open_session: SessionFactory) -> None:
+    with serve("--port", "0", "--documents", "2", module=True) as served:
+        session = open_session(served.base_url, csrf=False)
+        assert session.get(f"{served.base_url}{ROOT}/", timeout=TIMEOUT).status_code == 200
+        assert len(_documents(session, served.base_url)) == 2
+
+
+def test_toml_config_file_is_honoured_and_the_command_line_wins(
+    tmp_path: Path, open_session: SessionFactory
+) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text(
+        'profile = "odata"\nseed = 7\ndocuments = 4\n'
+        "[rates]\nindexer = 0.5\ncache_sync = 0.25\n"
+        "[durations]\ncache_sync = 0.125\n",
+        encoding="utf-8",
+    )
+    with serve("--port", "0", "--config", str(config), "--rate", "cache_sync=0.75") as served:
+        assert "odata" in served.line("profile")
+        session = open_session(served.base_url)
+        effective = session.get(f"{served.base_url}/__mock/config", timeout=TIMEOUT).json()
+        etag = session.get(
+            document_url(served.base_url, _documents(session, served.base_url)[0]),
+            timeout=TIMEOUT,
+        ).headers["ETag"]
+
+    assert effective["profile"] == "odata"
+    assert effective["seed"] == 7
+    assert effective["documents"] == 4
+    assert effective["rates"]["indexer"] == 0.5
+    assert effective["rates"]["cache_sync"] == 0.75
+    assert effective["durations"]["cache_sync"] == 0.125
+    assert effective["knobs"]["weak_etags"] is True
+    assert etag.startswith('W/"')

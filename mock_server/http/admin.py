@@ -7,13 +7,13 @@ JSON in, JSON out (the journal is JSON lines). Loopback clients only unless
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from ..core.errors import Forbidden, MockError, NotFound
 from ..core.interventions import Intervention
+from . import jsonbody
 from .state import state
 
 __all__ = ["ADMIN_PREFIX", "blueprint"]
@@ -51,8 +51,8 @@ def _body() -> dict[str, Any]:
     if not data.strip():
         return {}
     try:
-        body = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        body = jsonbody.loads(data)
+    except ValueError as error:  # bad UTF-8 or JSON, NaN/Infinity, huge numbers, deep nesting
         raise MockError(f"Malformed JSON in the request body: {error}") from None
     if not isinstance(body, dict):
         raise MockError("The request body must be a JSON object")
@@ -80,8 +80,8 @@ def interventions() -> Response:
     if request.method == "POST":
         body = request.get_data(cache=True)
         try:
-            data = json.loads(body) if body.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            data = jsonbody.loads(body) if body.strip() else None
+        except ValueError as error:  # bad UTF-8 or JSON, NaN/Infinity, huge numbers, nesting
             raise MockError(f"Malformed JSON in the request body: {error}") from None
         items = data if isinstance(data, list) else [data]
         parsed = [Intervention.from_json(item) for item in items]

@@ -27,21 +27,32 @@ _STRING_PROPERTIES = (
 )
 
 
+_CORE_VOCABULARY = (
+    "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"
+)
+#: Read-only properties are marked ``Core.Computed`` on the property itself (a Boolean term).
+_COMPUTED = frozenset(READ_ONLY)
+
+
+def _property(name: str, type_: str, facets: str = "") -> str:
+    if name not in _COMPUTED:
+        return f'<Property Name="{name}" Type="{type_}"{facets}/>'
+    return (
+        f'<Property Name="{name}" Type="{type_}"{facets}>'
+        '<Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/></Property>'
+    )
+
+
 def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
     props = []
     for name in _STRING_PROPERTIES:
         nullable = "false" if name in ("ID", "Number", "Name") else "true"
-        props.append(f'<Property Name="{name}" Type="Edm.String" Nullable="{nullable}"/>')
-    props.append('<Property Name="Latest" Type="Edm.Boolean"/>')
-    props.append('<Property Name="State" Type="PTC.EnumType"/>')
-    props.append('<Property Name="CreatedOn" Type="Edm.DateTimeOffset"/>')
-    props.append('<Property Name="LastModified" Type="Edm.DateTimeOffset"/>')
+        props.append(_property(name, "Edm.String", f' Nullable="{nullable}"'))
+    props.append(_property("Latest", "Edm.Boolean"))
+    props.append(_property("State", "PTC.EnumType"))
+    props.append(_property("CreatedOn", "Edm.DateTimeOffset"))
+    props.append(_property("LastModified", "Edm.DateTimeOffset"))
     props.extend(f'<Property Name={quoteattr(n)} Type="Edm.String"/>' for n in soft_attributes)
-    computed = "".join(
-        f'<PropertyValue Property="Path" PropertyPath="{n}"/>'
-        for n in READ_ONLY
-        if n != "LifeCycleTemplateName"
-    )
     concurrency = ""
     if profile.advertise_optimistic_concurrency:
         concurrency = (
@@ -67,6 +78,10 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
+        # State's type lives in the PTC domain; the annotations use the Core vocabulary.
+        '<edmx:Reference Uri="../PTC/$metadata"><edmx:Include Namespace="PTC"/></edmx:Reference>'
+        f'<edmx:Reference Uri="{_CORE_VOCABULARY}">'
+        '<edmx:Include Namespace="Org.OData.Core.V1"/></edmx:Reference>'
         "<edmx:DataServices>"
         '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC.DocMgmt">'
         '<EntityType Name="Document"><Key><PropertyRef Name="ID"/></Key>'
@@ -74,8 +89,7 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         f"{actions}"
         '<EntityContainer Name="Windchill">'
         f'<EntitySet Name="Documents" EntityType="PTC.DocMgmt.Document">{concurrency}'
-        '<Annotation Term="Org.OData.Core.V1.Computed"><Collection>'
-        f"{computed}</Collection></Annotation></EntitySet>"
+        "</EntitySet>"
         "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
     )
 
@@ -86,7 +100,9 @@ def ptc_metadata() -> str:
         '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
         "<edmx:DataServices>"
         '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC">'
-        '<EnumType Name="EnumType"/>'
+        # WRS serialises State as {"Value": …, "Display": …}: a complex type, not an enum.
+        '<ComplexType Name="EnumType"><Property Name="Value" Type="Edm.String"/>'
+        '<Property Name="Display" Type="Edm.String"/></ComplexType>'
         '<ComplexType Name="CSRFToken"><Property Name="NonceKey" Type="Edm.String"/>'
         '<Property Name="NonceValue" Type="Edm.String"/></ComplexType>'
         '<Function Name="GetCSRFToken"><ReturnType Type="PTC.CSRFToken"/></Function>'

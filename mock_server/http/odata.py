@@ -4,7 +4,6 @@ and serialise; every rule about documents lives in :mod:`mock_server.core.reposi
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from werkzeug.routing import BaseConverter
 from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE
 from ..core.errors import BadRequest, NotFound, WindchillError
 from ..core.repository import OpResult, WriteConditions
+from . import jsonbody
 from .metadata import DOMAINS, docmgmt_metadata, ptc_metadata
 from .query import parse_collection_query, parse_max_page_size, parse_select
 from .security import SESSION_COOKIE, authenticate, check_csrf, current_user
@@ -182,8 +182,8 @@ def _json_body(*, required: bool) -> Any:
             code="UnsupportedMediaType",
         )
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return jsonbody.loads(data)
+    except ValueError as error:  # bad UTF-8 or JSON, NaN/Infinity, huge numbers, deep nesting
         raise BadRequest(
             f"Malformed JSON in the request body: {error}", code="MalformedJSON"
         ) from None
@@ -358,7 +358,8 @@ def documents(version: str | None) -> Response:
 @route("/DocMgmt/Documents(<odata_key:key>)", methods=["GET", "PATCH", "DELETE"])
 def document(version: str | None, key: str) -> Response:
     repository = state().repository
-    if request.method == "GET":
+    # HEAD is a GET without a body (Flask routes it here); never let it fall through to PATCH.
+    if request.method in ("GET", "HEAD"):
         select = parse_select(request.args, _selectable())
         return _entity_response(repository.read(key, user=current_user()), version, select=select)
     if request.method == "DELETE":

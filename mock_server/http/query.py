@@ -17,6 +17,9 @@ from ..core.errors import BadRequest
 __all__ = ["CollectionQuery", "parse_collection_query", "parse_max_page_size", "parse_select"]
 
 _CLAUSE = re.compile(r"\s*([A-Za-z][A-Za-z0-9_/]*)\s+eq\s+'((?:[^']|'')*)'\s*")
+#: ASCII digits only (``str.isdigit`` accepts "²" and "٣", which ``int`` then refuses or
+#: reads), and few enough of them that ``int`` never hits its digit limit.
+_WHOLE = re.compile(r"[0-9]{1,18}")
 _SUPPORTED = frozenset({"$filter", "$select", "$top", "$skip", "$skiptoken", "$count", "$format"})
 
 
@@ -61,7 +64,7 @@ def parse_max_page_size(prefer: str | None) -> int | None:
     for part in prefer.split(","):
         name, _, value = part.strip().partition("=")
         if name.strip().lower() == "odata.maxpagesize":
-            if not value.strip().isdigit() or int(value) < 1:
+            if not _WHOLE.fullmatch(value.strip()) or int(value) < 1:
                 raise BadRequest(
                     f"Prefer: odata.maxpagesize needs a positive whole number, got {value!r}"
                 )
@@ -111,7 +114,7 @@ def _non_negative_int(args: Mapping[str, str], name: str) -> int | None:
     raw = args.get(name)
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not _WHOLE.fullmatch(raw.strip()):
         raise BadRequest(
             f"{name} must be a whole number >= 0, got {raw!r}", code="InvalidQueryOption"
         )

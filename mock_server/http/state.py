@@ -10,6 +10,7 @@ from flask import Flask, current_app
 
 from ..config import MockConfig
 from ..core.clock import Clock
+from ..core.journal import Journal
 from ..core.repository import Repository
 
 __all__ = ["CsrfSessions", "MockState", "state"]
@@ -75,18 +76,22 @@ class MockState:
     def reset(self) -> None:
         with self.lock:
             self.repository.seed = self.config.seed
+            # the reset empties the journal anyway: a new one picks up journal_limit
+            self.repository.journal = Journal(self.config.journal_limit)
             self.repository.reset()
             self.repository.configure_background(self.config.background())
             self.csrf = CsrfSessions(self.config.seed)
             self.repository.seed_demo_documents(self.config.documents)
 
     def reconfigure(self, config: MockConfig) -> None:
-        """Apply a new config: profile, rates, attributes at once; seed and documents on reset."""
+        """Apply a new config: profile, rates, attributes, limits at once; seed, documents and
+        journal_limit on reset."""
         with self.lock:
             self.config = config
             self.repository.set_profile(config.resolved_profile())
             self.repository.configure_background(config.background())
             self.repository.soft_attributes = config.soft_attributes
+            self.repository.utc_offset_minutes = config.utc_offset_minutes
 
 
 def state(app: Flask | None = None) -> MockState:

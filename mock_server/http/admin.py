@@ -85,6 +85,8 @@ def interventions() -> Response:
             raise MockError(f"Malformed JSON in the request body: {error}") from None
         items = data if isinstance(data, list) else [data]
         parsed = [Intervention.from_json(item) for item in items]
+        for intervention in parsed:  # refuse a batch naming an unknown document, whole
+            repository.current_etag(intervention.document)
         for intervention in parsed:
             repository.inject(intervention)
         response = jsonify({"accepted": [i.to_json() for i in parsed]})

@@ -252,7 +252,6 @@ def _refuse_unknown_params(body: dict[str, Any], known: tuple[str, ...], action:
 def service_root(version: str | None) -> Response:
     return _json(
         {
-            "@odata.context": f"{_service_root()}/$metadata",
             "value": [
                 {"name": domain, "kind": "Domain", "url": f"{_domain_root(version, domain)}/"}
                 for domain in DOMAINS

@@ -123,10 +123,10 @@ class Background:
             plan = self._plans[source]
             if plan and plan[-1].settings == new:
                 continue
-            if plan and plan[-1].start == when:
-                plan[-1] = _Segment(when, new)
-            else:
-                plan.append(_Segment(when, new))
+            # Always append, never replace a segment that starts at ``when``: a stream may
+            # already have entered it (and drawn its next arrival from the old rate). A
+            # zero-length segment is simply skipped by every stream, whatever its history.
+            plan.append(_Segment(when, new))
 
     def take_due(self, document: int, born: float, until: float) -> list[Arrival]:
         """Every arrival on ``document`` up to ``until`` not yet taken, in time order."""

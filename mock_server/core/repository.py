@@ -232,6 +232,11 @@ class Repository:
         """
         wanted = list(filters)
         with self._lock:
+            if wanted:
+                # An ``at=`` intervention due by now may change a filtered property (a
+                # concurrent edit, a lifecycle change): apply those before filtering. Only
+                # families with such an intervention pending are touched.
+                self._materialise_due_interventions(self._clock.now())
             matches = [
                 doc
                 for doc in sorted(self._docs.values(), key=lambda d: d.oid)
@@ -707,6 +712,17 @@ class Repository:
             self._add(doc)
 
     # ------------------------------------------------------------------ internals: time
+
+    def _materialise_due_interventions(self, now: float) -> None:
+        """Materialise every family with an ``at=`` state intervention due by ``now``."""
+        for family_oid, family in list(self._families.items()):
+            if any(
+                p.at_abs is not None
+                and p.at_abs <= now
+                and not p.intervention.action.request_action
+                for p in family.pending
+            ):
+                self._materialise(family_oid, now)
 
     def _materialise(self, family_oid: int, now: float) -> None:
         """Apply every background arrival and ``at=`` intervention due by ``now``, in order."""

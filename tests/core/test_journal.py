@@ -1,0 +1,235 @@
+"""The journal: invoke/ok/fail/info pairs, background events, JSON lines, time order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from core_support import RepositoryFactory
+
+from mock_server.core import (
+    Event,
+    Intervention,
+    Journal,
+    LoseResponse,
+    Metrics,
+    MicroUpdate,
+    Repository,
+    SourceSettings,
+    VirtualClock,
+    WriteConditions,
+)
+from mock_server.core.errors import ConcurrentModification, NotFound
+
+
+def test_client_operation_is_journalled_as_invoke_then_ok_with_the_same_op_id(
+    repository: Repository, doc_id: str
+) -> None:
+    etag_before = repository.current_etag(doc_id)
+
+    result = repository.update(
+        doc_id, {"Title": "t"}, user="bob", conditions=WriteConditions(if_match=etag_before)
+    )
+
+    invoke, ok = repository.journal.events(doc_id)[-2:]
+    assert (invoke.type, ok.type) == ("invoke", "ok")
+    assert invoke.op_id == ok.op_id is not None
+    assert (invoke.op, invoke.process, invoke.document) == ("update", "bob", doc_id)
+    assert invoke.if_match == etag_before
+    assert invoke.etag_before == etag_before
+    assert invoke.changes == {"Title": "t"}
+    assert invoke.request == ok.request == 1
+    assert ok.status == 200
+    assert ok.etag_after == result.etag
+    assert ok.version == "A.1"
+    assert ok.values is not None
+    assert ok.values["Title"] == "t"
+
+
+def test_create_is_journalled_with_status_201(repository: Repository, doc_id: str) -> None:
+    invoke, ok = repository.journal.events()[:2]
+
+    assert (invoke.type, invoke.op, invoke.changes) == (
+        "invoke",
+        "create",
+        {"Name": "Pump housing", "Number": "0000000042", "Title": "Pump", "Description": "v1"},
+    )
+    assert (ok.type, ok.status, ok.document, ok.op_id) == ("ok", 201, doc_id, invoke.op_id)
+
+
+def test_rejected_operation_is_journalled_as_fail_with_status_and_message(
+    repository: Repository, doc_id: str
+) -> None:
+    stale = repository.current_etag(doc_id)
+    repository.inject(Intervention(doc_id, MicroUpdate()))
+    current = repository.current_etag(doc_id)
+
+    with pytest.raises(ConcurrentModification):
+        repository.update(doc_id, {"Title": "t"}, user="u", conditions=WriteConditions(stale))
+
+    invoke, fail = repository.journal.events(doc_id)[-2:]
+    assert (invoke.type, fail.type) == ("invoke", "fail")
+    assert invoke.op_id == fail.op_id
+    assert fail.status == 409
+    assert fail.message == "The resource has been modified by another process"
+    assert invoke.etag_before == fail.etag_after == current
+
+
+def test_operation_on_an_unknown_document_is_journalled_as_404(repository: Repository) -> None:
+    with pytest.raises(NotFound):
+        repository.read("OR:wt.doc.WTDocument:9", user="u")
+
+    invoke, fail = repository.journal.events()
+    assert (invoke.type, fail.type, fail.status) == ("invoke", "fail", 404)
+    assert invoke.op_id == fail.op_id
+    assert fail.document == "OR:wt.doc.WTDocument:9"
+
+
+def test_lost_response_is_journalled_as_info(repository: Repository, doc_id: str) -> None:
+    repository.inject(Intervention(doc_id, LoseResponse()))
+
+    repository.update(doc_id, {"Title": "t"}, user="u")
+
+    invoke, info = repository.journal.events(doc_id)[-2:]
+    assert (invoke.type, info.type, info.op_id) == ("invoke", "info", invoke.op_id)
+    assert info.status == 200
+    assert info.values is not None
+    assert info.values["Title"] == "t"
+
+
+def test_operations_on_a_working_copy_name_the_original_and_the_target(
+    repository: Repository, doc_id: str
+) -> None:
+    working = repository.check_out(doc_id, user="alice").entity
+    assert working is not None
+
+    repository.read(str(working["ID"]), user="alice")
+
+    invoke, ok = repository.journal.events(doc_id)[-2:]
+    assert invoke.document == doc_id
+    assert invoke.target == working["ID"]
+    assert ok.version == "A.1"
+
+
+def test_background_events_carry_their_source_and_duration(
+    make_repository: RepositoryFactory, clock: VirtualClock
+) -> None:
+    repository = make_repository(
+        background={"cache_sync": SourceSettings(rate=1.0, duration=0.25)}, seed=3
+    )
+    entity = repository.create({"Name": "x"}, user="u").entity
+    assert entity is not None
+    doc_id = str(entity["ID"])
+    clock.advance(30)
+
+    repository.read(doc_id, user="u")
+
+    background = [e for e in repository.journal.events(doc_id) if e.type == "background"]
+    assert len(background) > 5
+    for event in background:
+        assert (event.op, event.process, event.duration) == ("micro_update", "cache_sync", 0.25)
+        assert event.document == doc_id
+        assert event.version == "A.1"
+        assert 0 < event.t <= 30
+
+
+def test_events_are_ordered_by_time_even_when_materialised_late(
+    make_repository: RepositoryFactory, clock: VirtualClock
+) -> None:
+    repository = make_repository(background={"indexer": SourceSettings(rate=0.5)}, seed=1)
+    first, second = (repository.create({"Name": name}, user="u").entity for name in "ab")
+    assert first is not None
+    assert second is not None
+    clock.advance(20)
+
+    repository.read(str(first["ID"]), user="u")
+    repository.read(str(second["ID"]), user="u")
+
+    events = repository.journal.events()
+    assert [e.t for e in events] == sorted(e.t for e in events)
+    # The second document's arrivals were recorded after the first read but happened before it.
+    first_read = next(e for e in events if e.op == "read")
+    late = [e for e in events if e.document == second["ID"] and e.type == "background"]
+    assert late
+    assert all(e.seq > first_read.seq and e.t < first_read.t for e in late)
+    assert events.index(first_read) > max(events.index(e) for e in late)
+
+
+def test_journal_json_lines_round_trip_through_event_from_json(
+    repository: Repository, doc_id: str
+) -> None:
+    repository.inject(Intervention(doc_id, MicroUpdate("indexer", 0.0)))
+    repository.update(doc_id, {"Department": 3}, user="u", conditions=WriteConditions("*"))
+
+    lines = repository.journal.to_jsonl().splitlines()
+
+    events = [Event.from_json(json.loads(line)) for line in lines]
+    assert events == repository.journal.events()
+    for line in lines:
+        assert "null" not in line  # fields that do not apply are left out
+    assert len(lines) == len(repository.journal) == 5
+
+
+def test_journal_times_are_seconds_since_the_repository_started(
+    repository: Repository, clock: VirtualClock, doc_id: str
+) -> None:
+    clock.advance(12.5)
+
+    repository.read(doc_id, user="u")
+
+    assert repository.journal.events()[-1].t == 12.5
+
+
+def test_bounded_journal_drops_the_oldest_events_first() -> None:
+    journal = Journal(limit=3)
+    for i in range(5):
+        journal.record(t=float(i), type="invoke", op="read", process="u")
+
+    assert [e.seq for e in journal.events()] == [3, 4, 5]
+    assert len(journal) == 3
+
+
+def test_journal_clear_restarts_sequence_and_op_ids() -> None:
+    journal = Journal()
+    journal.record(t=0.0, type="invoke", op="read", process="u", op_id=journal.next_op_id())
+    journal.clear()
+
+    assert list(journal) == []
+    assert journal.next_op_id() == 1
+    assert journal.record(t=0.0, type="ok", op="read", process="u").seq == 1
+
+
+def test_metrics_count_background_events_and_interventions(
+    repository: Repository, doc_id: str
+) -> None:
+    repository.inject(Intervention(doc_id, MicroUpdate("cache_sync")))
+    repository.metrics.count_request()
+    repository.metrics.count_response(409)
+    repository.metrics.count_response(412)
+    repository.metrics.count_response(200)
+
+    snapshot = repository.metrics.snapshot()
+
+    assert snapshot == {
+        "requests": 1,
+        "responses": {"200": 1, "409": 1, "412": 1},
+        "conflicts": 2,
+        "background": {"cache_sync": 1},
+        "interventions": 1,
+    }
+
+
+def test_metrics_clear_resets_every_counter() -> None:
+    metrics = Metrics()
+    metrics.count_request()
+    metrics.count_background("indexer")
+
+    metrics.clear()
+
+    assert metrics.snapshot() == {
+        "requests": 0,
+        "responses": {},
+        "conflicts": 0,
+        "background": {},
+        "interventions": 0,
+    }

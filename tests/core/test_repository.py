@@ -1,0 +1,274 @@
+"""The repository as a state machine: create, read, update, delete, ETags, validation."""
+
+from __future__ import annotations
+
+import pytest
+from core_support import RepositoryFactory, state_of, writable
+
+from mock_server.core import ConcurrentEdit, Intervention, Repository, VirtualClock, WriteConditions
+from mock_server.core.errors import BadRequest, Conflict, NotFound
+from mock_server.core.etag import parse_etag
+
+
+def test_created_document_has_the_wrs_shape_at_version_a_1(repository: Repository) -> None:
+    result = repository.create(
+        {"Name": "Gearbox manual", "Title": "Gearbox", "Department": "R&D"}, user="alice"
+    )
+
+    entity = result.entity
+    assert entity is not None
+    assert entity["ID"].startswith("OR:wt.doc.WTDocument:")
+    assert entity["VersionID"].startswith("VR:wt.doc.WTDocument:")
+    assert entity["Version"] == "A.1"
+    assert entity["Revision"] == "A"
+    assert entity["Latest"] is True
+    assert entity["State"] == {"Value": "INWORK", "Display": "In Work"}
+    assert entity["CheckoutState"] == "Checked in"
+    assert entity["CreatedOn"] == "2024-02-21T13:23:20+00:00"
+    assert entity["LastModified"] == entity["CreatedOn"]
+    assert entity["CreatedBy"] == entity["ModifiedBy"] == "alice"
+    assert entity["Description"] is None
+    assert entity["Department"] == "R&D"
+    assert entity["ExternalReference"] is None
+
+
+def test_created_document_has_the_composite_etag_of_iteration_and_milliseconds(
+    repository: Repository, clock: VirtualClock
+) -> None:
+    result = repository.create({"Name": "x"}, user="wcadmin")
+
+    assert result.etag == f'"v1.{int(clock.now() * 1000)}"'
+
+
+def test_timestamps_carry_the_configured_utc_offset(
+    make_repository: RepositoryFactory,
+) -> None:
+    repository = make_repository(utc_offset_minutes=120)
+
+    entity = repository.create({"Name": "x"}, user="wcadmin").entity
+
+    assert entity is not None
+    assert entity["CreatedOn"] == "2024-02-21T15:23:20+02:00"
+
+
+def test_documents_get_distinct_ids_and_are_listed(repository: Repository) -> None:
+    first = repository.create({"Name": "one"}, user="u").entity
+    second = repository.create({"Name": "two"}, user="u").entity
+
+    assert first is not None
+    assert second is not None
+    assert first["ID"] != second["ID"]
+    assert repository.ids() == [first["ID"], second["ID"]]
+
+
+def test_create_without_a_name_is_refused_and_creates_nothing(repository: Repository) -> None:
+    with pytest.raises(BadRequest, match="Name"):
+        repository.create({"Title": "nameless"}, user="u")
+
+    assert repository.ids() == []
+
+
+def test_create_with_a_duplicate_number_is_a_conflict(repository: Repository, doc_id: str) -> None:
+    with pytest.raises(Conflict) as caught:
+        repository.create({"Name": "again", "Number": "0000000042"}, user="u")
+
+    assert caught.value.http_status == 409
+    assert repository.ids() == [doc_id]
+
+
+def test_read_of_an_unknown_key_is_not_found(repository: Repository) -> None:
+    with pytest.raises(NotFound) as caught:
+        repository.read("OR:wt.doc.WTDocument:1", user="u")
+
+    assert caught.value.http_status == 404
+
+
+def test_document_can_be_read_by_its_version_reference(repository: Repository, doc_id: str) -> None:
+    version_id = repository.peek(doc_id)["VersionID"]
+
+    entity = repository.read(version_id, user="u").entity
+
+    assert entity is not None
+    assert entity["ID"] == doc_id
+
+
+def test_successful_update_is_visible_and_records_who_and_when(
+    repository: Repository, clock: VirtualClock, doc_id: str
+) -> None:
+    clock.advance(90)
+
+    result = repository.update(doc_id, {"Title": "New", "Department": 7}, user="bob")
+
+    entity = repository.read(doc_id, user="u").entity
+    assert entity is not None
+    assert result.entity == entity
+    assert entity["Title"] == "New"
+    assert entity["Department"] == 7
+    assert entity["Description"] == "v1"
+    assert entity["ModifiedBy"] == "bob"
+    assert entity["LastModified"] == "2024-02-21T13:24:50+00:00"
+    assert entity["Version"] == "A.1"  # a PATCH makes no new iteration
+
+
+def test_every_state_change_changes_the_etag(repository: Repository, doc_id: str) -> None:
+    before = repository.current_etag(doc_id)
+
+    after = repository.update(doc_id, {"Title": "same"}, user="u").etag
+
+    assert after != before
+    assert repository.current_etag(doc_id) == after
+
+
+def test_several_changes_within_one_millisecond_still_get_distinct_etags(
+    repository: Repository, clock: VirtualClock, doc_id: str
+) -> None:
+    tags = [repository.current_etag(doc_id)]
+    for i in range(5):
+        clock.advance(0.0001)
+        result = repository.update(doc_id, {"Description": str(i)}, user="u")
+        assert result.etag is not None
+        tags.append(result.etag)
+
+    stamps = [parse_etag(tag).stamp for tag in tags]
+    assert stamps == sorted(set(stamps))
+    assert len(set(tags)) == len(tags)
+
+
+def test_reads_do_not_change_the_etag(repository: Repository, doc_id: str) -> None:
+    before = repository.current_etag(doc_id)
+
+    for _ in range(3):
+        assert repository.read(doc_id, user="u").etag == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"Version": "B.1"}, "ReadOnlyProperty"),
+        ({"ID": "OR:wt.doc.WTDocument:1"}, "ReadOnlyProperty"),
+        ({"State": {"Value": "RELEASED"}}, "ReadOnlyProperty"),
+        ({"CheckoutState": "Checked out"}, "ReadOnlyProperty"),
+        ({"LifeCycleTemplateName": "Basic"}, "ReadOnlyProperty"),
+        ({"Name": "renamed"}, "ReadOnlyProperty"),
+        ({"Number": "1"}, "ReadOnlyProperty"),
+        ({"Title": "ok", "Colour": "red"}, "UnknownProperty"),
+        ({"title": "wrong case"}, "UnknownProperty"),
+        ({"Title": 5}, "BadRequest"),
+        ({"Department": [1, 2]}, "BadRequest"),
+        ({"Department": float("nan")}, "BadRequest"),
+        ({"Description": "x" * 4001}, "BadRequest"),
+    ],
+)
+def test_read_only_unknown_or_badly_typed_property_is_refused_and_nothing_changes(
+    repository: Repository, doc_id: str, changes: dict[str, object], code: str
+) -> None:
+    before = state_of(repository, doc_id)
+
+    with pytest.raises(BadRequest) as caught:
+        repository.update(doc_id, changes, user="u")
+
+    assert caught.value.http_status == 400
+    assert caught.value.code == code
+    assert state_of(repository, doc_id) == before
+
+
+def test_unknown_property_in_the_wrong_case_gets_a_suggestion(
+    repository: Repository, doc_id: str
+) -> None:
+    with pytest.raises(BadRequest, match="did you mean 'Title'"):
+        repository.update(doc_id, {"title": "x"}, user="u")
+
+
+def test_update_body_that_is_not_an_object_is_a_bad_request(
+    repository: Repository, doc_id: str
+) -> None:
+    before = state_of(repository, doc_id)
+
+    with pytest.raises(BadRequest, match="JSON object"):
+        repository.update(doc_id, ["Title", "x"], user="u")
+
+    assert state_of(repository, doc_id) == before
+
+
+def test_odata_instance_annotations_in_a_body_are_ignored(
+    repository: Repository, doc_id: str
+) -> None:
+    entity = repository.update(
+        doc_id, {"@odata.etag": "whatever", "Title": "annotated"}, user="u"
+    ).entity
+
+    assert entity is not None
+    assert entity["Title"] == "annotated"
+
+
+def test_update_token_is_stored_with_the_write_and_echoed_back(
+    repository: Repository, doc_id: str
+) -> None:
+    written = repository.update(
+        doc_id, {"Title": "t"}, user="u", conditions=WriteConditions(update_token="tok-1")
+    )
+
+    assert written.update_token == "tok-1"
+    assert repository.read(doc_id, user="u").update_token == "tok-1"
+
+
+def test_delete_removes_the_document_and_all_its_keys(repository: Repository, doc_id: str) -> None:
+    version_id = repository.peek(doc_id)["VersionID"]
+
+    result = repository.delete(doc_id, user="u")
+
+    assert result.entity is None
+    assert repository.ids() == []
+    with pytest.raises(NotFound):
+        repository.read(doc_id, user="u")
+    with pytest.raises(NotFound):
+        repository.read(version_id, user="u")
+
+
+def test_query_filters_by_equality_and_pages_in_id_order(repository: Repository) -> None:
+    ids = [
+        repository.create({"Name": f"doc {i}", "Title": "even" if i % 2 == 0 else "odd"}, user="u")
+        for i in range(6)
+    ]
+    evens = [r.entity["ID"] for r in ids[::2] if r.entity is not None]
+
+    page, total = repository.query(filters=[("Title", "even")], skip=1, top=1)
+
+    assert total == 3
+    assert [entity["ID"] for entity, _ in page] == evens[1:2]
+    assert page[0][1] == repository.current_etag(evens[1])
+
+
+def test_reset_forgets_documents_and_the_journal(repository: Repository, doc_id: str) -> None:
+    repository.reset()
+
+    assert repository.ids() == []
+    assert len(repository.journal) == 0
+    with pytest.raises(NotFound):
+        repository.peek(doc_id)
+
+
+def test_writable_values_survive_in_the_entity(repository: Repository, doc_id: str) -> None:
+    repository.update(doc_id, {"ReviewComment": True, "Description": None}, user="u")
+
+    assert writable(repository.peek(doc_id)) == {
+        "Description": None,
+        "Title": "Pump",
+        "Department": None,
+        "ExternalReference": None,
+        "ReviewComment": True,
+    }
+
+
+def test_query_filter_sees_an_intervention_that_was_due_before_the_query(
+    repository: Repository, clock: VirtualClock, doc_id: str
+) -> None:
+    repository.inject(Intervention(doc_id, ConcurrentEdit({"Title": "renamed"}), at=5))
+    clock.advance(10)
+
+    stale_matches, stale_total = repository.query(filters=[("Title", "Pump")])
+    new_matches, new_total = repository.query(filters=[("Title", "renamed")])
+
+    assert (stale_matches, stale_total) == ([], 0)
+    assert new_total == 1
+    assert new_matches[0][0]["Title"] == "renamed"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,8 +244,8 @@ def _check_value(name: str, value: object, soft_attributes: tuple[str, ...]) -> 
         raise BadRequest(
             f"Property '{name}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}"
         )
-    if isinstance(value, float) and value != value:
-        raise BadRequest(f"Property '{name}' cannot be NaN")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest(f"Property '{name}' must be a finite number, not {value!r}")
     return value
 
 

@@ -16,6 +16,7 @@ Client operations are journalled as ``invoke`` then ``ok`` / ``fail`` / ``info``
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -395,16 +396,23 @@ class Repository:
             self._validate_action(action)
             family = self._family(doc.oid)
             now = self._clock.now()
-            self.metrics.count_intervention()
+            if intervention.before_request is not None and intervention.before_request <= (
+                family.requests
+            ):
+                raise MockError(
+                    f"before_request={intervention.before_request} can never fire: "
+                    f"{doc.id} has already had {family.requests} client request(s)"
+                )
             if intervention.before_request is None and intervention.at is None:
                 if action.request_action:
                     family.pending.append(_Pending(intervention))
-                    return
-                self._materialise(doc.oid, now)
-                self._apply_action(doc, action, now, strict=True)
-                return
-            at_abs = None if intervention.at is None else self.epoch + intervention.at
-            family.pending.append(_Pending(intervention, at_abs))
+                else:
+                    self._materialise(doc.oid, now)
+                    self._apply_action(doc, action, now, strict=True)
+            else:
+                at_abs = None if intervention.at is None else self.epoch + intervention.at
+                family.pending.append(_Pending(intervention, at_abs))
+            self.metrics.count_intervention()
 
     def pending(self) -> list[Intervention]:
         with self._lock:
@@ -638,6 +646,7 @@ class Repository:
         return doc
 
     def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
+        doc.touch(now)
         working = doc.copy()
         working.oid = self._allocate()
         working.working_copy_of = doc.oid
@@ -646,12 +655,11 @@ class Repository:
         working.busy_until = 0.0
         working.modified_by = user
         working.checkout_note = note
-        working.touch(now)
+        working.touch(now)  # after the original's: the two never share an ETag
         self._add(working)
         doc.checked_out_by = user
         doc.working_copy = working.oid
         doc.checkout_note = note
-        doc.touch(now)
         return working
 
     def _check_in(self, original: Document, user: str, now: float) -> None:
@@ -660,6 +668,7 @@ class Repository:
         original.description = working.description
         original.title = working.title
         original.attributes = dict(working.attributes)
+        original.update_token = working.update_token
         original.iteration += 1
         original.modified_by = user
         self._drop_working_copy(original)
@@ -917,7 +926,8 @@ class Repository:
 def _fault_error(fault: Fault) -> WindchillError:
     headers = {}
     if fault.retry_after is not None:
-        headers["Retry-After"] = str(max(0, round(fault.retry_after)))
+        # Retry-After takes whole seconds; round up so a client never retries too early.
+        headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
     return InjectedFault(
         fault.message or f"Injected fault: HTTP {fault.status}",
         status=fault.status,

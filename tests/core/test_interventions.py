@@ -174,7 +174,7 @@ def test_fault_answers_with_its_status_and_retry_after_and_changes_nothing(
     assert caught.value.code == "InjectedFault"
     assert state_of(repository, doc_id) == before
     last = repository.journal.events(doc_id)[-1]
-    assert (last.type, last.status, last.retry_after) == ("fail", 503, 2.0)
+    assert (last.type, last.status, last.retry_after) == ("fail", 503, 3.0)
 
 
 def test_fault_without_retry_after_sends_no_header_and_uses_its_message(

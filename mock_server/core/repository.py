@@ -379,6 +379,46 @@ class Repository:
 
         return self._client_op("undo_check_out", key, user, body)
 
+    def update_common_properties(self, key: str, values: object, *, user: str) -> OpResult:
+        """``PTC.DocMgmt.UpdateCommonProperties``: change Name and/or Number.
+
+        As PTC documents it: refused on a checked-out object, and no new iteration.
+        """
+
+        def body(doc: Document, now: float) -> Document:
+            if not isinstance(values, Mapping) or not values:
+                raise BadRequest("UpdateCommonProperties takes an object with Name and/or Number")
+            unknown = sorted(set(values) - {"Name", "Number"})
+            if unknown:
+                raise BadRequest(
+                    f"UpdateCommonProperties changes Name and Number only, not {unknown}"
+                )
+            checked = (
+                validate_changes(values, soft_attributes=(), creating=True)
+                if ("Name" in values)
+                else validate_changes(
+                    {"Name": doc.name, **values}, soft_attributes=(), creating=True
+                )
+            )
+            if doc.is_working_copy or doc.checked_out_by is not None:
+                raise CheckedOut(
+                    f"{doc.id} is checked out; UpdateCommonProperties cannot be called on a "
+                    "checked-out object"
+                )
+            number = checked.get("Number")
+            if number is not None and any(
+                d.number == number and d.oid != doc.oid for d in self._docs.values()
+            ):
+                raise Conflict(f"A document with number {number} already exists")
+            doc.apply({k: v for k, v in checked.items() if k in values})
+            doc.modified_by = user
+            doc.touch(now)
+            return doc
+
+        return self._client_op(
+            "update_common_properties", key, user, body, changes=_as_dict(values)
+        )
+
     # ------------------------------------------------------------------ interventions
 
     def inject(self, intervention: Intervention) -> None:

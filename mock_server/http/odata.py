@@ -373,7 +373,7 @@ def document(version: str | None, key: str) -> Response:
     return _entity_response(result, version, minimal=minimal)
 
 
-_ACTIONS = {"CheckOut", "CheckIn", "UndoCheckOut"}
+_ACTIONS = {"CheckOut", "CheckIn", "UndoCheckOut", "UpdateCommonProperties"}
 
 
 @route("/DocMgmt/Documents(<odata_key:key>)/PTC.DocMgmt.<action>", methods=["POST"])
@@ -405,6 +405,8 @@ def _run_action(version: str | None, key: str, action: str) -> Response:
             note=_string_param(body, "CheckOutNote"),
             keep_checked_out=_bool_param(body, "KeepCheckedOut"),
         )
+    elif action == "UpdateCommonProperties":
+        result = repository.update_common_properties(key, body, user=user)
     else:
         _refuse_unknown_params(body, (), action)
         result = repository.undo_check_out(key, user=user)

@@ -338,3 +338,39 @@ def test_check_out_by_one_user_check_in_by_the_same_user_via_the_working_copy(
     assert body["ModifiedBy"] == "other"
     assert body["Title"] == "by other"
     assert body["Version"] == "A.2"
+
+
+# ------------------------------------------------------------ UpdateCommonProperties
+
+
+def test_update_common_properties_renames_without_a_new_iteration(mock: Session) -> None:
+    doc_id = mock.create(Name="Pump")["ID"]
+    before = mock.truth(doc_id)
+
+    response = mock.action(doc_id, "UpdateCommonProperties", {"Name": "Renamed", "Number": "N-1"})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["Name"], body["Number"]) == ("Renamed", "N-1")
+    assert body["Version"] == before["entity"]["Version"]
+
+
+def test_update_common_properties_is_refused_on_a_checked_out_document(mock: Session) -> None:
+    doc_id = mock.create(Name="Pump")["ID"]
+    assert mock.action(doc_id, "CheckOut").status_code == 200
+    before = mock.truth(doc_id)
+
+    response = mock.action(doc_id, "UpdateCommonProperties", {"Name": "Renamed"})
+
+    assert response.status_code == 409
+    assert mock.truth(doc_id) == before
+
+
+def test_update_common_properties_refuses_other_properties(mock: Session) -> None:
+    doc_id = mock.create(Name="Pump")["ID"]
+    before = mock.truth(doc_id)
+
+    response = mock.action(doc_id, "UpdateCommonProperties", {"Title": "x"})
+
+    assert response.status_code == 400
+    assert mock.truth(doc_id) == before

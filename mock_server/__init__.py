@@ -2,6 +2,8 @@
 
 ``create_app`` builds the Flask app; ``LiveServer`` runs it on a loopback socket;
 ``MockConfig`` configures it; ``mock_server.core`` is the pure state machine underneath.
+
+PYTEST_DONT_REWRITE: no test code lives here (see ``pytest_windchill/__init__.py``).
 """
 
 from __future__ import annotations

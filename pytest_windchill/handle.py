@@ -22,6 +22,7 @@ from flask import Flask
 from mock_server.config import MockConfig
 from mock_server.core.clock import Clock, ClockError, VirtualClock
 from mock_server.core.interventions import (
+    Action,
     CheckInBy,
     CheckOutBy,
     ConcurrentEdit,
@@ -45,18 +46,6 @@ __all__ = ["AdminAPIUnavailable", "MockClock", "WindchillMock"]
 
 _T = TypeVar("_T")
 _real_sleep = time.sleep  # captured before any test patches time.sleep
-
-Action = (
-    MicroUpdate
-    | LifecycleChange
-    | ConcurrentEdit
-    | CheckOutBy
-    | CheckInBy
-    | UndoCheckOutBy
-    | Fault
-    | LoseResponse
-    | Latency
-)
 
 
 class AdminAPIUnavailable(RuntimeError):

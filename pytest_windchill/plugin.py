@@ -13,8 +13,6 @@ Fixtures (see docs/fixtures.md):
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +27,7 @@ from mock_server.server import LiveServer
 from .client import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
-from .scenarios import RunStats, WindchillFactory
+from .scenarios import RunStats, WindchillFactory, virtual_sleep
 from .settings import WindchillSettings, add_options, resolve_settings
 from .transport import DEFAULT_BASE_URL, in_process_session
 
@@ -89,22 +87,6 @@ def _credentials(config: MockConfig) -> tuple[str, str]:
     return user, password
 
 
-def _virtual_sleep(monkeypatch: pytest.MonkeyPatch, handle: WindchillMock) -> None:
-    """``time.sleep`` on the test's thread advances the mock's virtual clock instead."""
-    if not handle.virtual_time:
-        return
-    real_sleep = time.sleep
-    owner = threading.get_ident()
-
-    def sleep(seconds: float) -> None:
-        if threading.get_ident() == owner:
-            handle.sleep(seconds)
-        else:
-            real_sleep(seconds)
-
-    monkeypatch.setattr(time, "sleep", sleep)
-
-
 def _remote(url: str, config: MockConfig) -> WindchillMock:
     session = requests.Session()
     session.auth = _credentials(config)
@@ -124,7 +106,7 @@ def windchill_config(request: pytest.FixtureRequest) -> MockConfig:
 
 @pytest.fixture
 def windchill(
-    request: pytest.FixtureRequest, windchill_config: MockConfig, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, windchill_config: MockConfig
 ) -> Iterator[WindchillMock]:
     """A fresh mock for this test, in-process (no sockets), on a virtual clock."""
     url = _settings(request).url
@@ -135,7 +117,7 @@ def windchill(
         app = create_app(windchill_config, clock=clock)
         session = in_process_session(app, auth=_credentials(windchill_config))
         handle = WindchillMock.in_process(app, session, DEFAULT_BASE_URL, windchill_config)
-    yield from _serve(request, monkeypatch, handle)
+    yield from _serve(request, handle)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +129,7 @@ def windchill_live_server() -> Iterator[LiveServer]:
 
 @pytest.fixture
 def windchill_server(
-    request: pytest.FixtureRequest, windchill_config: MockConfig, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, windchill_config: MockConfig
 ) -> Iterator[WindchillMock]:
     """Like ``windchill``, but requests go over a real socket to ``windchill_live_server``."""
     url = _settings(request).url
@@ -160,18 +142,16 @@ def windchill_server(
         session = requests.Session()
         session.auth = _credentials(windchill_config)
         handle = WindchillMock.in_process(server.app, session, server.url, windchill_config)
-    yield from _serve(request, monkeypatch, handle)
+    yield from _serve(request, handle)
 
 
-def _serve(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, handle: WindchillMock
-) -> Iterator[WindchillMock]:
+def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[WindchillMock]:
     """Hand ``handle`` to the test: virtual sleep on, counted for the terminal summary."""
     stats = _stats(request.config)
     handle.on_outcome = stats.record_outcome
-    _virtual_sleep(monkeypatch, handle)
     try:
-        yield handle
+        with virtual_sleep(handle):
+            yield handle
     finally:
         if handle.app is not None:  # an external server's journal may not be reachable
             stats.record_mock(handle)

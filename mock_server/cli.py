@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .config import SERVE_RATES, MockConfig, parse_rate
 from .core.background import SOURCES
@@ -51,20 +52,23 @@ def main() -> None:
 @click.option(
     "--profile",
     type=click.Choice(sorted(PROFILES)),
-    default=None,
-    help="Concurrency profile [default: thread].",
+    default="thread",
+    show_default=True,
+    help="Concurrency profile.",
 )
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
-    default=None,
-    help="Seed for background arrivals [default: 0].",
+    default=0,
+    show_default=True,
+    help="Seed for background arrivals and CSRF tokens.",
 )
 @click.option(
     "--documents",
     type=click.IntRange(min=0),
-    default=None,
-    help=f"Demo documents to create [default: {_SERVE_DOCUMENTS}].",
+    default=_SERVE_DOCUMENTS,
+    show_default=True,
+    help="Demo documents to create.",
 )
 @click.option(
     "--rate",
@@ -107,9 +111,9 @@ def main() -> None:
 def serve(
     host: str,
     port: int,
-    profile: str | None,
-    seed: int | None,
-    documents: int | None,
+    profile: str,
+    seed: int,
+    documents: int,
     rates: tuple[str, ...],
     durations: tuple[str, ...],
     config_file: Path | None,
@@ -134,13 +138,16 @@ def serve(
             "rates": _rates(rates, "--rate"),
             "durations": _rates(durations, "--duration"),
         }
+        # Options given on the command line win over the file; defaults do not.
+        context = click.get_current_context()
         for name, value in (
             ("profile", profile),
             ("seed", seed),
             ("documents", documents),
             ("admin_token", admin_token),
         ):
-            if value is not None:
+            given = context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+            if given and value is not None:
                 changes[name] = value
         if no_auth:
             changes["auth"] = False

@@ -185,7 +185,10 @@ class MockConfig:
             raise MockError(f"cannot read configuration file {path}: {error.strerror}") from None
         except tomllib.TOMLDecodeError as error:
             raise MockError(f"{path} is not valid TOML: {error}") from None
-        return cls(**defaults).updated(data)
+        try:
+            return cls(**defaults).updated(data)
+        except MockError as error:
+            raise MockError(f"{path}: {error}") from None
 
 
 def _check_knobs(overrides: Mapping[str, Any]) -> None:

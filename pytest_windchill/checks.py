@@ -56,6 +56,8 @@ PROPERTIES = (
 _SUCCESS = ("applied", "merged")
 _OUTCOMES = ("applied", "merged", "review", "failed")
 _BACKOFF_STATUSES = frozenset({409, 429, 503, 502, 504, 500})
+_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+_RIDE_OUT_STATUSES = frozenset({409, 412}) | _TRANSIENT_STATUSES
 _EPSILON = 1e-6
 
 
@@ -108,12 +110,17 @@ def check_update(
     schedule: ConflictSchedule | None = None,
     seed: int | None = None,
     since: int = 0,
+    initial: Mapping[str, Any] | None = None,
 ) -> None:
     """Judge the update of ``doc_id`` by ``user``; raise :class:`ConcurrencyViolation`.
 
     ``events`` is the mock's journal; only the client's operations recorded after journal
     sequence number ``since`` belong to the update judged (earlier history still counts as
     the document's past). ``policy`` is the client's retry policy (default ``RetryPolicy()``).
+    ``initial`` is the document's writable values before the history begins; the mock
+    journals set-up (``create_document``), so it is needed only for a history that starts
+    part-way, such as a bounded journal. Without either, the first journalled values are the
+    earliest the checker knows.
     """
     status = outcome.status if isinstance(outcome, UpdateResult) else outcome
     if status not in _OUTCOMES:
@@ -121,6 +128,7 @@ def check_update(
     policy = policy if policy is not None else RetryPolicy()
     history = [e for e in events if e.document == doc_id]
     judge = _Judge(history, doc_id, dict(changes), status, user, profile, policy, since)
+    judge.initial = dict(initial or {})
     failure = judge.first_violation()
     if failure is None:
         return
@@ -151,6 +159,10 @@ class _Judge:
         self.policy = policy
         self.ops = _pair(history, user, since)
         self.since = since
+        self.initial: dict[str, Any] = {}
+        self.working_copy_ops = {
+            e.op_id for e in history if e.type == "invoke" and e.target is not None
+        }
 
     def first_violation(self) -> tuple[str, str] | None:
         for check in (
@@ -176,11 +188,12 @@ class _Judge:
         return [o for o in self.ops if o.op == "update" and not o.on_working_copy]
 
     def writes(self) -> list[_Op]:
-        """Client operations that change the original's values: updates and check-ins."""
+        """Client operations that change the original's values: updates of the original, and
+        check-ins (addressed to the original or to its working copy)."""
         return [
             o
             for o in self.ops
-            if o.op in ("update", "check_in") and o.applied and not o.on_working_copy
+            if o.applied and ((o.op == "update" and not o.on_working_copy) or o.op == "check_in")
         ]
 
     def foreign_changes(self) -> list[Event]:
@@ -193,19 +206,37 @@ class _Judge:
             and not (e.message or "").startswith("skipped")
         ]
 
+    def _describes_original(self, event: Event) -> bool:
+        """Whether ``event`` carries the original's values (not a working copy's)."""
+        if event.values is None or event.op == "check_out":
+            return False
+        # Only an invoke names its target; its completion carries the working copy's values.
+        return not (event.op == "update" and event.op_id in self.working_copy_ops)
+
     def values_before(self, seq_event: Event) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(self.initial)
         for e in self.history:
             if (e.t, e.seq) >= (seq_event.t, seq_event.seq):
                 break
-            if e.values is not None and e.target is None and e.op != "check_out":
+            if self._describes_original(e):
+                assert e.values is not None
                 values = dict(e.values)
         return values
 
+    def known_values_before(self, seq_event: Event) -> dict[str, Any] | None:
+        """The document's writable values just before ``seq_event``; None when unknown."""
+        known = bool(self.initial) or any(
+            self._describes_original(e)
+            for e in self.history
+            if (e.t, e.seq) < (seq_event.t, seq_event.seq)
+        )
+        return self.values_before(seq_event) if known else None
+
     def final_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(self.initial)
         for e in self.history:
-            if e.values is not None and e.op not in ("check_out",) and not _is_wc_event(e, self):
+            if self._describes_original(e):
+                assert e.values is not None
                 values = dict(e.values)
         return values
 
@@ -233,16 +264,21 @@ class _Judge:
         base = reads[0].end
         assert base is not None
         foreign = [e for e in self.foreign_changes() if (e.t, e.seq) > (base.t, base.seq)]
+        seen = self.known_values_before(base)
         for write in [o for o in self.ops if o.op == "update" and o.applied]:
             written = write.invoke.changes or {}
+            before = self.values_before(write.invoke)
             for change in foreign:
                 if (change.t, change.seq) > (write.invoke.t, write.invoke.seq):
                     continue
                 for name, theirs in (change.changes or {}).items():
                     if name not in written:
                         continue
-                    before = self.values_before(write.invoke)
+                    # Overwritten already, or the client writes the same value: nothing lost.
                     if before.get(name, theirs) != theirs or written[name] == theirs:
+                        continue
+                    # Set to the value the client read: it saw that value, so it lost nothing.
+                    if seen is not None and seen.get(name) == theirs:
                         continue
                     return (
                         "lost-update",
@@ -273,7 +309,7 @@ class _Judge:
                     f"{_subset(final, self.changes)}, not {self.changes}",
                 )
             return None
-        if client_wrote and held:
+        if client_wrote and held and not self._could_not_learn():
             lost = [o for o in self.writes() if o.outcome == "info"]
             hint = (
                 " — its response was lost, but the write was applied: re-read and recognise "
@@ -287,6 +323,20 @@ class _Judge:
                 f"({_subset(final, self.changes)}){hint}",
             )
         return None
+
+    def _could_not_learn(self) -> bool:
+        """Every applied write lost its response, and every read the client tried afterwards
+        failed: the server never let it learn the outcome, so no report can be called false."""
+        writes = self.writes()
+        if not writes or any(o.outcome != "info" for o in writes):
+            return False
+        last = writes[-1]
+        reads = [
+            o
+            for o in self.ops
+            if o.op == "read" and (o.invoke.t, o.invoke.seq) > (last.invoke.t, last.invoke.seq)
+        ]
+        return bool(reads) and all(o.outcome != "ok" for o in reads)
 
     def _overwritten_later(self, final: dict[str, Any]) -> bool:
         writes = self.writes()
@@ -384,6 +434,21 @@ class _Judge:
             )
         return None
 
+    def _cost(self, event: Event) -> int:
+        """How many failed attempts ``event`` can force on a client that follows the policy.
+
+        One, plus one per retry that the policy's shortest backoff would still place inside
+        the event's in-flight window: a 5 s indexer run outlasts 0.5 + 1 + 2 s of backoff.
+        """
+        duration = event.duration or 0.0
+        cost, waited = 1, 0.0
+        for retry in range(1, self.policy.max_retries + 1):
+            waited += self.policy.min_delay(retry)
+            if waited >= duration:
+                break
+            cost += 1
+        return cost
+
     def liveness(self) -> tuple[str, str] | None:
         if self.outcome != "failed" or self.policy.deadline is not None:
             return None
@@ -396,22 +461,24 @@ class _Judge:
             for e in self.history
         )
         failures = [o for o in self.ops if o.outcome in ("fail", "info")]
+        # A client must ride out conflicts, lost responses and the transient statuses; any
+        # other refusal (a 4xx, or a 500: an error, not a "try again later") may end it.
         refused = any(
             o.outcome == "fail"
             and o.status is not None
-            and 400 <= o.status < 500
-            and o.status not in (409, 412, 429)
+            and o.status >= 400
+            and o.status not in _RIDE_OUT_STATUSES
             for o in failures
         )
         if foreign_checkout or refused:
             return None
         interference = sum(
-            1
+            self._cost(e)
             for e in self.history
             if e.type in ("intervention", "background") and e.seq > self.since
         )
         interference += sum(
-            1 for o in failures if o.outcome == "info" or (o.status or 0) >= 500 or o.status == 429
+            1 for o in failures if o.outcome == "info" or o.status in _TRANSIENT_STATUSES
         )
         if interference > self.policy.max_retries:
             return None
@@ -422,10 +489,6 @@ class _Judge:
             f"(max_retries={self.policy.max_retries}) can ride out and nobody else held the "
             "document checked out",
         )
-
-
-def _is_wc_event(event: Event, judge: _Judge) -> bool:
-    return event.target is not None
 
 
 def _subset(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from .transport import DEFAULT_BASE_URL, in_process_session
 
 __all__ = ["RunStats", "Scenario", "WindchillFactory", "virtual_sleep"]
 
+_OUTCOMES = ("applied", "merged", "review", "failed")
+
 
 @dataclass
 class RunStats:
@@ -114,6 +116,9 @@ class Scenario(WindchillMock):
     documents: list[str]
     schedule: ConflictSchedule
     seed: int
+
+    #: Each scenario document's writable values when the scenario began (set-up is not
+    #: journalled, so the checker learns them from here).
 
     @property
     def doc(self) -> str:

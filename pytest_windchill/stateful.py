@@ -96,12 +96,11 @@ class WindchillStateMachine(RuleBasedStateMachine):
 
     @initialize(target=documents)
     def create_documents(self) -> Any:
-        return multiple(
-            *(
-                self.mock.create_document(Name=f"Machine document {i + 1}")
-                for i in range(self.document_count)
-            )
-        )
+        created = [
+            self.mock.create_document(Name=f"Machine document {i + 1}")
+            for i in range(self.document_count)
+        ]
+        return multiple(*created)
 
     @rule(doc=documents, step=steps(max_request=4))
     def interfere(self, doc: str, step: Any) -> None:

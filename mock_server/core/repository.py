@@ -190,7 +190,11 @@ class Repository:
         return ids
 
     def add_document(self, properties: object, *, user: str = "wcadmin") -> str:
-        """Create a document as test set-up: validated, but neither journalled nor counted."""
+        """Create a document as test set-up: no client request is counted or journalled.
+
+        The journal gets one ``intervention`` event (op ``create``, process ``setup``) with
+        the document's values, so a history checker knows what every field started as.
+        """
         with self._lock:
             values = validate_changes(
                 properties, soft_attributes=self.soft_attributes, creating=True
@@ -198,7 +202,19 @@ class Repository:
             number = values.get("Number")
             if number is not None and any(d.number == number for d in self._docs.values()):
                 raise Conflict(f"A document with number {number} already exists")
-            return self._new_document(values, user=user, now=self._clock.now()).id
+            now = self._clock.now()
+            doc = self._new_document(values, user=user, now=now)
+            self._record(
+                now,
+                "intervention",
+                "create",
+                "setup",
+                document=doc.id,
+                etag_after=str(self._etag(doc)),
+                version=doc.version,
+                values=doc.writable_values(),
+            )
+            return doc.id
 
     # ------------------------------------------------------------------ queries
 

@@ -53,7 +53,10 @@ def test_create_document_document_and_etag_show_the_truth_without_a_journal_entr
             assert windchill.document(doc)["Description"] == "steel"
             assert windchill.document(doc)["Version"] == "A.1"
             assert windchill.etag(doc) == '"v1.1708521800000"'
-            assert windchill.journal == []
+            # Set-up is recorded once, as what the document started as; no request counted.
+            [setup] = windchill.journal
+            assert (setup.type, setup.op, setup.process) == ("intervention", "create", "setup")
+            assert setup.values["Description"] == "steel"
             assert windchill.metrics["requests"] == 0
 
             response = windchill.session.get(windchill.url(doc))
@@ -141,6 +144,7 @@ def test_journal_and_metrics_record_the_requests(pytester: pytest.Pytester) -> N
             windchill.session.get(windchill.url(doc))
 
             assert [(e.type, e.op, e.status) for e in windchill.journal] == [
+                ("intervention", "create", None),  # the set-up
                 ("invoke", "read", None),
                 ("ok", "read", 200),
                 ("invoke", "read", None),
@@ -149,7 +153,7 @@ def test_journal_and_metrics_record_the_requests(pytester: pytest.Pytester) -> N
             assert windchill.metrics["requests"] == 2
             assert windchill.metrics["responses"] == {"200": 1, "503": 1}
             assert windchill.metrics["interventions"] == 1
-            assert windchill.journal_jsonl().count("\\n") == 4
+            assert windchill.journal_jsonl().count("\\n") == 5
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)

@@ -42,6 +42,7 @@ from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
 from .client.updater import DocumentUpdater, UpdateResult
 from .handle import WindchillMock
+from .scenarios import virtual_sleep
 from .strategies import changes as change_sets
 from .strategies import steps
 from .transport import DEFAULT_BASE_URL, in_process_session
@@ -124,7 +125,8 @@ class WindchillStateMachine(RuleBasedStateMachine):
         user = data.draw(st.sampled_from(self.client_users), label="user")
         changes = data.draw(change_sets(max_size=2), label="changes")
         since = max((e.seq for e in self.mock.journal), default=0)
-        outcome = self.client_update(self.mock, self.sessions[user], user, doc, changes)
+        with virtual_sleep(self.mock):  # the client's time.sleep moves virtual time
+            outcome = self.client_update(self.mock, self.sessions[user], user, doc, changes)
         self.updates += 1
         check_update(
             self.mock.journal,

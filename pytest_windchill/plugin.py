@@ -191,6 +191,21 @@ def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
     return WindchillFactory(settings.config, _stats(request.config))
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # On a pytest-xdist worker: hand the counts to the controller, which prints the summary.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["windchill_stats"] = _stats(session.config).to_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker finished; add its counts to the controller's."""
+    data = getattr(node, "workeroutput", {}).get("windchill_stats")
+    if data:
+        _stats(node.config).merge(data)
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:

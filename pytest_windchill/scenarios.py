@@ -76,6 +76,25 @@ class RunStats:
     def used(self) -> bool:
         return self.mocks > 0
 
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "mocks": self.mocks,
+                "updates": self.updates,
+                "client_requests": self.client_requests,
+                "conflicts": self.conflicts,
+                "retries": self.retries,
+                "outcomes": dict(self.outcomes),
+            }
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add another process's counts (a pytest-xdist worker's)."""
+        with self._lock:
+            for name in ("mocks", "updates", "client_requests", "conflicts", "retries"):
+                setattr(self, name, getattr(self, name) + int(data.get(name, 0)))
+            for status, count in dict(data.get("outcomes", {})).items():
+                self.outcomes[status] = self.outcomes.get(status, 0) + int(count)
+
     def lines(self) -> list[str]:
         rate = self.conflicts / self.client_requests if self.client_requests else 0.0
         outcome = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "none judged"

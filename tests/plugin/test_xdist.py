@@ -41,3 +41,28 @@ def test_a_suite_using_both_fixtures_passes_on_two_workers(pytester: pytest.Pyte
 
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["windchill: profile=thread seed=0 *", "*2 workers*"])
+    # The workers' counts reach the controller's terminal summary: five mocks, one request.
+    result.stdout.fnmatch_lines(["*- windchill -*", "mocks: 5, client requests: 3, *"])
+
+
+def test_the_terminal_summary_counts_conflicts_and_outcomes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_one_conflict(windchill, windchill_client):
+            doc = windchill.create_document(Name="Pump")
+            windchill.micro_update(doc, before_request=2)
+            assert windchill_client.update(doc, {"Title": "x"}).status == "applied"
+        """
+    )
+
+    result = pytester.runpytest("-p", "no:randomly")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- windchill -*",
+            "mocks: 1, client requests: 4, conflicts (409/412): 1 (25.0% of requests), "
+            "PATCH retries: 1",
+            "update outcomes: applied 1 (merges 0, reviews 0, failures 0)",
+        ]
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.background import SOURCES, SourceSettings
-from .core.documents import DEFAULT_SOFT_ATTRIBUTES
+from .core.documents import CREATE_ONLY, DEFAULT_SOFT_ATTRIBUTES, READ_ONLY, WRITABLE
 from .core.errors import MockError
 from .core.profiles import Profile, profile_named
 
@@ -98,6 +98,9 @@ class MockConfig:
             raise MockError(
                 f"soft_attributes must be a list of property names, got {self.soft_attributes!r}"
             )
+        shadowed = sorted(set(self.soft_attributes) & {*WRITABLE, *CREATE_ONLY, *READ_ONLY})
+        if shadowed:
+            raise MockError(f"soft_attributes cannot reuse built-in property names: {shadowed}")
         if self.admin_token is not None and not isinstance(self.admin_token, str):
             raise MockError("admin_token must be a string or null")
         if self.journal_limit is not None and (

@@ -112,7 +112,8 @@ class _InProcess:
         return doc_id
 
     def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
-        return self._repository.peek(doc_id), self._repository.current_etag(doc_id)
+        snapshot: tuple[dict[str, Any], str] = self._repository.snapshot(doc_id)
+        return snapshot
 
     def events(self) -> list[Event]:
         events: list[Event] = self._repository.journal.events()

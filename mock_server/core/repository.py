@@ -26,7 +26,6 @@ from .background import SOURCES, Arrival, Background, SourceSettings
 from .clock import Clock
 from .documents import (
     DEFAULT_SOFT_ATTRIBUTES,
-    STATES,
     Document,
     Scalar,
     validate_changes,
@@ -76,6 +75,13 @@ _DEMO_TITLES = (
     "Impeller casting procedure",
     "Hydraulic circuit FMEA",
 )
+
+
+class _Unset:
+    """Marks an argument that was not given (``None`` is a meaningful value)."""
+
+
+_UNSET = _Unset()
 
 
 @dataclass(frozen=True)
@@ -153,9 +159,25 @@ class Repository:
         self.journal.clear()
         self.metrics.clear()
 
-    def reset(self) -> None:
-        """Forget every document, intervention and event; virtual time is not rewound."""
+    def reset(
+        self,
+        *,
+        seed: int | None = None,
+        background: Mapping[str, SourceSettings] | None = None,
+        journal_limit: int | _Unset | None = _UNSET,
+    ) -> None:
+        """Forget every document, intervention and event; virtual time is not rewound.
+
+        ``seed`` and ``background`` replace the ones given at construction, so a reset mock
+        draws exactly the arrivals a fresh mock with those settings would.
+        """
         with self._lock:
+            if seed is not None:
+                self.seed = seed
+            if background is not None:
+                self._initial_background = dict(background)
+            if not isinstance(journal_limit, _Unset):
+                self.journal = Journal(journal_limit)
             self._reset_state()
 
     @property
@@ -196,14 +218,8 @@ class Repository:
         the document's values, so a history checker knows what every field started as.
         """
         with self._lock:
-            values = validate_changes(
-                properties, soft_attributes=self.soft_attributes, creating=True
-            )
-            number = values.get("Number")
-            if number is not None and any(d.number == number for d in self._docs.values()):
-                raise Conflict(f"A document with number {number} already exists")
             now = self._clock.now()
-            doc = self._new_document(values, user=user, now=now)
+            doc = self._new_document(self._creatable(properties), user=user, now=now)
             self._record(
                 now,
                 "intervention",
@@ -228,6 +244,11 @@ class Repository:
             doc = self._resolve(key)
             self._materialise(self._family_oid(doc), self._clock.now())
             return self._entity(self._resolve(key))
+
+    def snapshot(self, key: str) -> tuple[dict[str, Any], str]:
+        """``peek`` and ``current_etag`` together, read under one lock: they always agree."""
+        with self._lock:
+            return self.peek(key), self.current_etag(key)
 
     def current_etag(self, key: str) -> str:
         with self._lock:
@@ -275,13 +296,7 @@ class Repository:
             op_id = self.journal.next_op_id()
             self._record(now, "invoke", "create", user, op_id=op_id, changes=_as_dict(properties))
             try:
-                values = validate_changes(
-                    properties, soft_attributes=self.soft_attributes, creating=True
-                )
-                number = values.get("Number")
-                if number is not None and any(d.number == number for d in self._docs.values()):
-                    raise Conflict(f"A document with number {number} already exists")
-                doc = self._new_document(values, user=user, now=now)
+                doc = self._new_document(self._creatable(properties), user=user, now=now)
             except WindchillError as error:
                 self._record(
                     now,
@@ -497,12 +512,18 @@ class Repository:
         changes: dict[str, Any] | None = None,
         if_match: str | None = None,
     ) -> OpResult:
-        with self._lock:
+        """Run one client operation under the store lock, journalled as invoke → outcome.
+
+        The lock is let go only while injected latency passes, so that other requests (and
+        background work) can happen meanwhile, as they would on a slow server.
+        """
+        self._lock.acquire()
+        try:
             now = self._clock.now()
+            op_id = self.journal.next_op_id()
             try:
                 doc = self._resolve(key)
             except NotFound as error:
-                op_id = self.journal.next_op_id()
                 self._record(
                     now,
                     "invoke",
@@ -531,9 +552,6 @@ class Repository:
             shaping = self._take_request_actions(family_oid, family, request, now)
             self._materialise(family_oid, now)
             doc_id = self._docs[family_oid].id
-            op_id = self.journal.next_op_id()
-            target = self._keys.get(key)
-            before = self._docs.get(target) if target is not None else None
             self._record(
                 now,
                 "invoke",
@@ -545,26 +563,23 @@ class Repository:
                 target=None if key == doc_id else key,
                 if_match=if_match,
                 changes=changes,
-                etag_before=None if before is None else str(self._etag(before)),
+                etag_before=self._etag_of_key(key),
             )
-        latency = sum(a.seconds for a in shaping if isinstance(a, Latency))
-        if latency:
-            self._sleep(latency)
-        with self._lock:
-            now = self._clock.now()
-            if family_oid in self._docs:
+            latency = sum(a.seconds for a in shaping if isinstance(a, Latency))
+            if latency:
+                self._lock.release()
+                try:
+                    self._sleep(latency)
+                finally:
+                    self._lock.acquire()
+                now = self._clock.now()
                 self._materialise(family_oid, now)
             fault = next((a for a in shaping if isinstance(a, Fault)), None)
             try:
                 if fault is not None:
                     raise _fault_error(fault)
-                doc = self._resolve(key)
-                snapshot = self._snapshot(family_oid)
-                try:
-                    result_doc = body(doc, now)
-                except WindchillError:
-                    self._restore(family_oid, snapshot)
-                    raise
+                # Every body validates before it changes anything: a rejection changes nothing.
+                result_doc = body(self._resolve(key), now)
             except WindchillError as error:
                 self._record(
                     now,
@@ -581,7 +596,6 @@ class Repository:
                 )
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
-            after = None if result_doc is None else result_doc
             self._record(
                 now,
                 "info" if lost else "ok",
@@ -591,9 +605,9 @@ class Repository:
                 op_id=op_id,
                 request=request,
                 status=_success_status(op),
-                etag_after=None if after is None else str(self._etag(after)),
-                version=None if after is None else after.version,
-                values=None if after is None or op == "read" else after.writable_values(),
+                etag_after=None if result_doc is None else str(self._etag(result_doc)),
+                version=None if result_doc is None else result_doc.version,
+                values=None if result_doc is None or op == "read" else result_doc.writable_values(),
                 message="response lost: the connection was dropped after handling"
                 if lost
                 else None,
@@ -601,6 +615,8 @@ class Repository:
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
             return self._result(result_doc, lost=lost)
+        finally:
+            self._lock.release()
 
     def _check_writable(self, doc: Document, user: str) -> None:
         if doc.is_working_copy:
@@ -622,13 +638,10 @@ class Repository:
 
     def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
         profile = self.profile
-        if (
-            profile.stale_same_iteration_status is None
-            and profile.stale_new_iteration_status is None
-        ):
-            if_match_used = False
-        else:
-            if_match_used = True
+        if_match_used = (
+            profile.stale_same_iteration_status is not None
+            or profile.stale_new_iteration_status is not None
+        )
         ignore = profile.honour_ignore_version_check and conditions.ignore_version_check
         current = self._etag(doc)
         if if_match_used and not ignore:
@@ -666,6 +679,8 @@ class Repository:
             if same_iteration
             else self.profile.stale_new_iteration_status
         )
+        if status is None:  # this profile ignores a mismatch of this kind
+            return
         detail = explain_difference(sent[0], current)
         headers = {"ETag": str(current)}
         if status == 409:
@@ -681,6 +696,14 @@ class Repository:
         )
 
     # ------------------------------------------------------------------ internals: state
+
+    def _creatable(self, properties: object) -> dict[str, Scalar]:
+        """Validate the properties of a new document; its Number must be unused."""
+        values = validate_changes(properties, soft_attributes=self.soft_attributes, creating=True)
+        number = values.get("Number")
+        if number is not None and any(d.number == number for d in self._docs.values()):
+            raise Conflict(f"A document with number {number} already exists")
+        return values
 
     def _new_document(self, values: Mapping[str, Scalar], *, user: str, now: float) -> Document:
         oid = self._allocate()
@@ -760,21 +783,6 @@ class Repository:
         oid = self._next_oid
         self._next_oid += 1
         return oid
-
-    def _snapshot(self, family_oid: int) -> dict[int, Document]:
-        original = self._docs[family_oid]
-        docs = {family_oid: original.copy()}
-        if original.working_copy is not None:
-            docs[original.working_copy] = self._docs[original.working_copy].copy()
-        return docs
-
-    def _restore(self, family_oid: int, snapshot: dict[int, Document]) -> None:
-        # A rejected operation must leave nothing behind: put back the family as it was.
-        original = self._docs.get(family_oid)
-        if original is not None and original.working_copy is not None:
-            self._docs.pop(original.working_copy, None)
-        for doc in snapshot.values():
-            self._add(doc)
 
     # ------------------------------------------------------------------ internals: time
 
@@ -894,8 +902,6 @@ class Repository:
             self._apply_arrival(doc, Arrival(when, action.source, action.duration))
             return
         if isinstance(action, LifecycleChange):
-            if action.state not in STATES:
-                raise BadRequest(f"unknown state {action.state!r}")
             doc.state = action.state
             doc.touch(when)
         elif isinstance(action, ConcurrentEdit):

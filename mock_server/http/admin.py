@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..core.errors import Forbidden, MockError, NotFound
+from ..core.errors import Forbidden, MockError
 from ..core.interventions import Intervention
 from . import jsonbody
 from .state import state
@@ -158,10 +158,5 @@ def documents() -> Response:
 @blueprint.get("/documents/<path:key>")
 def document(key: str) -> Response:
     """The server's truth about one document: no journal entry, no request counted."""
-    repository = state().repository
-    try:
-        entity = repository.peek(key)
-        etag = repository.current_etag(key)
-    except NotFound:
-        raise
+    entity, etag = state().repository.snapshot(key)
     return jsonify({"entity": entity, "etag": etag})

@@ -10,7 +10,6 @@ from flask import Flask, current_app
 
 from ..config import MockConfig
 from ..core.clock import Clock
-from ..core.journal import Journal
 from ..core.repository import Repository
 
 __all__ = ["CsrfSessions", "MockState", "state"]
@@ -75,11 +74,11 @@ class MockState:
 
     def reset(self) -> None:
         with self.lock:
-            self.repository.seed = self.config.seed
-            # the reset empties the journal anyway: a new one picks up journal_limit
-            self.repository.journal = Journal(self.config.journal_limit)
-            self.repository.reset()
-            self.repository.configure_background(self.config.background())
+            self.repository.reset(
+                seed=self.config.seed,
+                background=self.config.background(),
+                journal_limit=self.config.journal_limit,
+            )
             self.csrf = CsrfSessions(self.config.seed)
             self.repository.seed_demo_documents(self.config.documents)
 

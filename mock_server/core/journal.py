@@ -104,6 +104,19 @@ class Journal:
             self._seq = 0
             self._op = 0
 
+    def mark(self) -> tuple[int, int]:
+        """A point to :meth:`rewind` to."""
+        with self._lock:
+            return self._seq, len(self._events)
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop every event recorded since ``mark`` (an operation that was undone)."""
+        seq, length = mark
+        with self._lock:
+            while len(self._events) > length and self._events[-1].seq > seq:
+                self._events.pop()
+            self._seq = seq
+
 
 class Metrics:
     """Counters for ``GET /__mock/metrics``. Background events count when materialised."""
@@ -134,6 +147,10 @@ class Metrics:
     def count_intervention(self) -> None:
         with self._lock:
             self.interventions += 1
+
+    def uncount_interventions(self, count: int) -> None:
+        with self._lock:
+            self.interventions -= count
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -485,6 +485,31 @@ class Repository:
                 family.pending.append(_Pending(intervention, at_abs))
             self.metrics.count_intervention()
 
+    def inject_all(self, interventions: Sequence[Intervention]) -> None:
+        """Inject every intervention, or none: if one is refused, the others are undone."""
+        with self._lock:
+            now = self._clock.now()
+            for intervention in interventions:  # arrivals due now stay applied on a rollback
+                oid = self._keys.get(intervention.document)
+                if oid is not None:
+                    self._materialise(self._family_oid(self._docs[oid]), now)
+            saved_docs = {oid: doc.copy() for oid, doc in self._docs.items()}
+            saved_keys = dict(self._keys)
+            saved_families = {
+                oid: _Family(f.requests, list(f.pending)) for oid, f in self._families.items()
+            }
+            saved_oid, mark, counted = self._next_oid, self.journal.mark(), 0
+            try:
+                for intervention in interventions:
+                    self.inject(intervention)
+                    counted += 1
+            except BaseException:
+                self._docs, self._keys, self._families = saved_docs, saved_keys, saved_families
+                self._next_oid = saved_oid
+                self.journal.rewind(mark)
+                self.metrics.uncount_interventions(counted)
+                raise
+
     def pending(self) -> list[Intervention]:
         with self._lock:
             return [p.intervention for f in self._families.values() for p in f.pending]
@@ -906,7 +931,10 @@ class Repository:
             doc.touch(when)
         elif isinstance(action, ConcurrentEdit):
             if doc.checked_out_by is not None:
-                raise CheckedOut(_checked_out_message(doc, action.user))
+                raise CheckedOut(
+                    f"{doc.id} is checked out by {doc.checked_out_by}: a concurrent edit needs "
+                    "it checked in"
+                )
             values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
             doc.apply(values)
             doc.iteration += 1

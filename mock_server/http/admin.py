@@ -85,10 +85,7 @@ def interventions() -> Response:
             raise MockError(f"Malformed JSON in the request body: {error}") from None
         items = data if isinstance(data, list) else [data]
         parsed = [Intervention.from_json(item) for item in items]
-        for intervention in parsed:  # refuse a batch naming an unknown document, whole
-            repository.current_etag(intervention.document)
-        for intervention in parsed:
-            repository.inject(intervention)
+        repository.inject_all(parsed)  # all or nothing
         response = jsonify({"accepted": [i.to_json() for i in parsed]})
         response.status_code = 201
         return response

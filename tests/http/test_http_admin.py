@@ -727,3 +727,26 @@ def test_a_fresh_app_uses_its_own_virtual_clock() -> None:
     client = create_app(MockConfig(), clock=clock).test_client()
 
     assert client.get("/__mock/clock").get_json()["now"] == 1_000_000.0
+
+
+def test_an_intervention_batch_is_applied_whole_or_not_at_all(mock: Session) -> None:
+    doc = mock.create(Name="Pump")["ID"]
+    before = mock.truth(doc)
+    events_before = len(mock.admin("GET", "/journal").get_data(as_text=True).splitlines())
+
+    # The check-out applies, then the edit is refused because the document is checked out.
+    response = mock.admin(
+        "POST",
+        "/interventions",
+        [
+            {"action": "check_out", "document": doc},
+            {"action": "concurrent_edit", "document": doc, "changes": {"Title": "t"}},
+        ],
+    )
+
+    assert response.status_code == 409
+    assert "checked out by other" in response.get_json()["error"]["message"]
+    assert mock.truth(doc) == before
+    journal = mock.admin("GET", "/journal").get_data(as_text=True).splitlines()
+    assert len(journal) == events_before
+    assert mock.admin("GET", "/metrics").get_json()["interventions"] == 0

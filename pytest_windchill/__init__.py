@@ -8,4 +8,23 @@ rewrite hook could see it (e.g. in pytester runs under a plain ``pytest`` comman
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .checks import ConcurrencyViolation, check_update
+from .client import DocumentUpdater, RetryPolicy, UpdateResult
+from .handle import WindchillMock
+from .scenarios import Scenario, WindchillFactory
+from .schedules import ConflictSchedule, Step
+from .stateful import WindchillStateMachine
+
+__all__ = [
+    "ConcurrencyViolation",
+    "ConflictSchedule",
+    "DocumentUpdater",
+    "RetryPolicy",
+    "Scenario",
+    "Step",
+    "UpdateResult",
+    "WindchillFactory",
+    "WindchillMock",
+    "WindchillStateMachine",
+    "check_update",
+]

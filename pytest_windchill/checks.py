@@ -472,10 +472,14 @@ class _Judge:
         )
         if foreign_checkout or refused:
             return None
+        start = self.ops[0].invoke.t if self.ops else 0.0
         interference = sum(
             self._cost(e)
             for e in self.history
-            if e.type in ("intervention", "background") and e.seq > self.since
+            if e.type in ("intervention", "background")
+            and e.process != "setup"
+            # during this update, or earlier but still in flight when it began
+            and (e.seq > self.since or e.t + (e.duration or 0.0) > start)
         )
         interference += sum(
             1 for o in failures if o.outcome == "info" or o.status in _TRANSIENT_STATUSES

@@ -34,7 +34,7 @@ from mock_server.core.interventions import (
     MicroUpdate,
     UndoCheckOutBy,
 )
-from mock_server.core.journal import Event
+from mock_server.core.journal import Event, events_to_jsonl
 from mock_server.http.odata import ROOT
 from mock_server.http.state import state
 
@@ -260,6 +260,7 @@ class WindchillMock:
         self.config = config
         #: The Flask app, when the mock runs in this process (``None`` for ``--windchill-url``).
         self.app = app
+        self._counted: list[UpdateResult] = []
 
     @classmethod
     def in_process(
@@ -327,7 +328,8 @@ class WindchillMock:
     # -------------------------------------------------------------- documents
 
     def create_document(self, **properties: Any) -> str:
-        """Create a document as set-up (not journalled); returns its ID.
+        """Create a document as set-up; returns its ID. No client request is counted; the
+        journal records one ``setup`` event with the starting values.
 
         ``Name`` defaults to ``"Test document"``; any writable property may be given.
         """
@@ -458,10 +460,8 @@ class WindchillMock:
         return self._guard(self._backend.events)
 
     def journal_jsonl(self) -> str:
-        return "".join(
-            json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
-            for e in self.journal
-        )
+        """The history as JSON lines, as ``GET /__mock/journal`` serves it."""
+        return events_to_jsonl(self.journal)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -506,21 +506,32 @@ class WindchillMock:
         if user is None:
             auth = self.session.auth
             user = auth[0] if isinstance(auth, tuple) else "wcadmin"
+        try:
+            check_update(
+                self.journal,
+                doc_id,
+                changes,
+                outcome,
+                user=user,
+                profile=self.config.profile,
+                policy=policy,
+                schedule=self.schedule,
+                seed=self.config.seed,
+                since=since,
+            )
+        finally:
+            self.record_outcome(outcome)
+
+    def record_outcome(self, outcome: UpdateResult | str) -> None:
+        """Count an update's outcome for the terminal summary, once per ``UpdateResult``."""
         status = outcome.status if isinstance(outcome, UpdateResult) else outcome
-        if self.on_outcome is not None:
-            self.on_outcome(status)
-        check_update(
-            self.journal,
-            doc_id,
-            changes,
-            outcome,
-            user=user,
-            profile=self.config.profile,
-            policy=policy,
-            schedule=self.schedule,
-            seed=self.config.seed,
-            since=since,
-        )
+        if self.on_outcome is None or status not in ("applied", "merged", "review", "failed"):
+            return
+        if isinstance(outcome, UpdateResult):
+            if any(seen is outcome for seen in self._counted):
+                return
+            self._counted.append(outcome)
+        self.on_outcome(status)
 
     # -------------------------------------------------------------- helpers
 

@@ -91,7 +91,11 @@ def _remote(url: str, config: MockConfig) -> WindchillMock:
     session = requests.Session()
     session.auth = _credentials(config)
     handle = WindchillMock.remote(url, session, config)
-    handle.try_reset(config)
+    try:
+        handle.try_reset(config)
+    except BaseException:
+        handle.close()
+        raise
     return handle
 
 
@@ -167,7 +171,8 @@ def windchill_client(windchill: WindchillMock) -> DocumentUpdater:
         sleep=windchill.sleep,
         review_queue=InMemoryReviewQueue(),
         seed=windchill.config.seed,
-        on_result=lambda result: windchill.on_outcome and windchill.on_outcome(result.status),
+        on_result=windchill.record_outcome,
+        now=windchill.clock.now if windchill.virtual_time else None,
     )
 
 

@@ -28,7 +28,7 @@ from mock_server.http import create_app, install_state
 
 from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
-from .client.updater import DocumentUpdater, UpdateResult
+from .client.updater import DocumentUpdater
 from .handle import WindchillMock
 from .schedules import ConflictSchedule
 from .transport import DEFAULT_BASE_URL, in_process_session
@@ -136,9 +136,6 @@ class Scenario(WindchillMock):
     schedule: ConflictSchedule
     seed: int
 
-    #: Each scenario document's writable values when the scenario began (set-up is not
-    #: journalled, so the checker learns them from here).
-
     @property
     def doc(self) -> str:
         """The first scenario document."""
@@ -147,6 +144,8 @@ class Scenario(WindchillMock):
     def updater(self, policy: RetryPolicy | None = None, **kwargs: Any) -> DocumentUpdater:
         """The reference client on this scenario, sleeping in virtual time."""
         kwargs.setdefault("review_queue", InMemoryReviewQueue())
+        kwargs.setdefault("on_result", self.record_outcome)
+        kwargs.setdefault("now", self.clock.now)
         kwargs.setdefault("seed", self.seed)
         return DocumentUpdater(
             self.session, self.service_root, policy=policy, sleep=self.sleep, **kwargs
@@ -200,17 +199,18 @@ class WindchillFactory:
             specs = [documents]
         else:
             specs = list(documents)
-        mock.documents = [mock.create_document(**dict(spec)) for spec in specs]
         mock.schedule = schedule if schedule is not None else ConflictSchedule()
         mock.seed = mock_config.seed
-        mock.schedule.apply(mock, mock.documents)
-        mock.on_outcome = self.stats.record_outcome
-        try:
+        mock.documents = []
+        try:  # set-up inside: a refused schedule still returns the app and closes the session
+            mock.documents = [mock.create_document(**dict(spec)) for spec in specs]
+            mock.schedule.apply(mock, mock.documents)
+            mock.on_outcome = self.stats.record_outcome
             with virtual_sleep(mock):
                 yield mock
         finally:
             self.stats.record_mock(mock)
-            session.close()
+            mock.close()
             with self._lock:
                 self._idle.append(app)
 
@@ -223,7 +223,3 @@ class WindchillFactory:
             return create_app(config, clock=VirtualClock())
         install_state(app, config, clock=VirtualClock())
         return app
-
-
-def outcome_status(outcome: UpdateResult | str) -> str:
-    return outcome.status if isinstance(outcome, UpdateResult) else outcome

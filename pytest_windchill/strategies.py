@@ -201,13 +201,16 @@ def conflict_schedules(
 ) -> st.SearchStrategy[ConflictSchedule]:
     """Schedules of up to ``max_interventions`` interventions, ordered by trigger.
 
-    ``quiet_after=n``: no intervention fires after the client's n-th request, so a correct
-    client must succeed afterwards. A check-out by another user is followed by that user's
-    check-in two requests later unless ``release_check_outs=False``.
+    ``quiet_after=n`` (n >= 1): no intervention fires after the client's n-th request, so a
+    correct client must succeed afterwards. A check-out by another user is followed by that
+    user's check-in two requests later (at the latest at request n) unless
+    ``release_check_outs=False``.
 
     Shrinks towards fewer interventions, micro-updates before anything else, shorter
     durations and earlier triggers.
     """
+    if quiet_after is not None and quiet_after < 1:
+        raise ValueError(f"quiet_after counts requests from 1, got {quiet_after}")
     last = quiet_after if quiet_after is not None else max_request
     # Built once per call, not per draw: constructing and validating the nested strategies
     # on every example cost more than running the example itself.
@@ -215,17 +218,22 @@ def conflict_schedules(
         steps(actions=actions, max_request=max(1, last), documents=documents),
         max_size=max_interventions,
     )
-    return drawn.map(lambda picked: _schedule(picked, release_check_outs=release_check_outs))
+    return drawn.map(
+        lambda picked: _schedule(picked, release_check_outs=release_check_outs, last=quiet_after)
+    )
 
 
-def _schedule(drawn: Sequence[Step], *, release_check_outs: bool) -> ConflictSchedule:
+def _schedule(
+    drawn: Sequence[Step], *, release_check_outs: bool, last: int | None
+) -> ConflictSchedule:
     result = list(drawn)
     if release_check_outs:
-        result += [
-            check_in_as(before_request=(step.before_request or 0) + 2, document=step.document)
-            for step in drawn
-            if step.action.kind == "check_out"
-        ]
+        for step in drawn:
+            if step.action.kind == "check_out":
+                release = (step.before_request or 0) + 2
+                if last is not None:  # never after the quiet point (same request: right after)
+                    release = min(release, last)
+                result.append(check_in_as(before_request=release, document=step.document))
     return ConflictSchedule(sorted(result, key=_step_order))
 
 

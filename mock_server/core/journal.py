@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Event", "Journal", "Metrics"]
+__all__ = ["Event", "Journal", "Metrics", "events_to_jsonl"]
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info", "background", "intervention")
 
@@ -59,6 +59,13 @@ class Event:
         return cls(**data)
 
 
+def events_to_jsonl(events: Iterable[Event]) -> str:
+    """One compact JSON object a line, keys sorted: byte-identical for identical histories."""
+    return "".join(
+        json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n" for e in events
+    )
+
+
 class Journal:
     """Thread-safe, optionally bounded (oldest events dropped first)."""
 
@@ -93,10 +100,7 @@ class Journal:
         return len(self._events)
 
     def to_jsonl(self, document: str | None = None) -> str:
-        return "".join(
-            json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
-            for e in self.events(document)
-        )
+        return events_to_jsonl(self.events(document))
 
     def clear(self) -> None:
         with self._lock:

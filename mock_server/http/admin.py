@@ -140,7 +140,8 @@ def expire_csrf() -> Response:
 
 @blueprint.route("/documents", methods=["GET", "POST"])
 def documents() -> Response:
-    """GET: every document ID. POST: create one as set-up (no journal entry)."""
+    """GET: every document ID. POST: create one as set-up (no request counted; journalled
+    once as a ``setup`` event with its starting values)."""
     repository = state().repository
     if request.method == "POST":
         body = _body()

@@ -150,9 +150,11 @@ def _entity_response(
 def _drop_connection() -> Response:
     """Fail the response like a dropped connection, after the operation was applied.
 
-    The in-process transport reads ``windchill.lost_response`` from the environ; the live
-    server (Werkzeug) has its socket shut down before any byte is written; other servers get
-    a body shorter than its ``Content-Length``, which a client reads as a broken connection.
+    The in-process transport and the mock's waitress servers (``mock_server.serving``) read
+    ``windchill.lost_response`` from the environ and close the connection before any byte;
+    Werkzeug's development server (``flask run``) has its socket shut down here; any other
+    server sends a body shorter than its ``Content-Length``, which a client reads as a broken
+    connection.
     """
     environ = request.environ
     environ["windchill.lost_response"] = True
@@ -219,7 +221,8 @@ def _prefers_minimal(default_minimal: bool) -> bool:
 
 def _selectable() -> tuple[str, ...]:
     soft = state().repository.soft_attributes
-    return (*WRITABLE, *CREATE_ONLY, *READ_ONLY[:-1], *soft)
+    readable = tuple(name for name in READ_ONLY if name != "LifeCycleTemplateName")
+    return (*WRITABLE, *CREATE_ONLY, *readable, *soft)
 
 
 def _string_param(body: dict[str, Any], name: str) -> str | None:

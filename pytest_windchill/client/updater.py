@@ -92,6 +92,10 @@ class _Lost(Exception):
     """The connection broke before an answer came: the outcome is unknown."""
 
 
+def _time_now() -> float:
+    return time.time()  # looked up at each call, like _time_sleep (freezegun)
+
+
 def _time_sleep(seconds: float) -> None:
     # Looked up at each call, not bound at import: a time.sleep patched later (the plugin's
     # virtual time, freezegun) must reach an updater built with the default.
@@ -117,9 +121,13 @@ class DocumentUpdater:
         check_out_fallback: bool = True,
         timeout: float = 30.0,
         on_result: Callable[[UpdateResult], object] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         #: Called with every result (the plugin counts them for its terminal summary).
         self.on_result = on_result
+        #: The time in epoch seconds, to read an HTTP-date ``Retry-After`` against; give the
+        #: mock's clock when sleeping in virtual time.
+        self.now = now if now is not None else _time_now
         self.session = session
         self.service_root = service_root.rstrip("/")
         self.policy = policy if policy is not None else RetryPolicy()
@@ -325,19 +333,18 @@ class _Run:
                 self._undo(doc_id)
                 self._succeed(True)
                 return
-            if merge.changes:
-                self.result.attempts += 1
-                patched = u.request(
-                    "PATCH",
-                    u.url(working_id),
-                    json=dict(merge.changes),
-                    headers={"Content-Type": "application/json"},
+            self.result.attempts += 1
+            patched = u.request(
+                "PATCH",
+                u.url(working_id),
+                json=dict(merge.changes),
+                headers={"Content-Type": "application/json"},
+            )
+            if patched.status_code not in (200, 204):
+                raise _Failed(
+                    f"PATCH of the working copy failed: HTTP "
+                    f"{patched.status_code}: {_error_message(patched)}"
                 )
-                if patched.status_code not in (200, 204):
-                    raise _Failed(
-                        f"PATCH of the working copy failed: HTTP "
-                        f"{patched.status_code}: {_error_message(patched)}"
-                    )
             checked_in = self._post(
                 u.url(working_id, "/PTC.DocMgmt.CheckIn"), {"CheckInNote": "update"}
             )
@@ -429,7 +436,8 @@ class _Run:
         retry_after = None
         if response is not None:
             retry_after = parse_retry_after(
-                response.headers.get("Retry-After"), now=datetime.now(UTC)
+                response.headers.get("Retry-After"),
+                now=datetime.fromtimestamp(self.u.now(), UTC),
             )
         policy = self.u.policy
         delay = policy.delay(self.retries, retry_after=retry_after, rng=self.u._rng)

@@ -73,6 +73,11 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
                 '<Parameter Name="CheckOutNote" Type="Edm.String"/>',
             ),
             ("UndoCheckOut", ""),
+            (
+                "UpdateCommonProperties",
+                '<Parameter Name="Name" Type="Edm.String"/>'
+                '<Parameter Name="Number" Type="Edm.String"/>',
+            ),
         )
     )
     return (

@@ -115,7 +115,7 @@ def test_metadata_lists_the_bound_actions_with_their_parameters(any_mock: Sessio
 
     actions = {a.get("Name"): a for a in schema.findall(f"{EDM}Action")}
 
-    assert set(actions) == {"CheckOut", "CheckIn", "UndoCheckOut"}
+    assert set(actions) == {"CheckOut", "CheckIn", "UndoCheckOut", "UpdateCommonProperties"}
     for action in actions.values():
         assert action.get("IsBound") == "true"
         binding = action.find(f"{EDM}Parameter")

@@ -24,6 +24,7 @@ from typing import Any
 
 from .background import SOURCES, Arrival, Background, SourceSettings
 from .clock import Clock
+from .conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_write
 from .documents import (
     DEFAULT_SOFT_ATTRIBUTES,
     Document,
@@ -33,16 +34,13 @@ from .documents import (
 from .errors import (
     BadRequest,
     CheckedOut,
-    ConcurrentModification,
     Conflict,
     InjectedFault,
     MockError,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
     WindchillError,
 )
-from .etag import ANY, ETag, explain_difference, parse_if_match, strong_match, weak_match
+from .etag import ETag
 from .interventions import (
     Action,
     CheckInBy,
@@ -61,8 +59,6 @@ from .profiles import Profile, profile_named
 
 __all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
 
-#: The 409 message reported in the forum thread.
-MODIFIED_BY_ANOTHER_PROCESS = "The resource has been modified by another process"
 
 _FIRST_OID = 164057
 _DEMO_TITLES = (
@@ -77,21 +73,14 @@ _DEMO_TITLES = (
 )
 
 
+_NO_CONDITIONS = WriteConditions()  # a write without any concurrency header
+
+
 class _Unset:
     """Marks an argument that was not given (``None`` is a meaningful value)."""
 
 
 _UNSET = _Unset()
-
-
-@dataclass(frozen=True)
-class WriteConditions:
-    """The concurrency headers of one write."""
-
-    if_match: str | None = None
-    update_mode: str | None = None
-    ignore_version_check: bool = False
-    update_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +320,7 @@ class Repository:
         changes: object,
         *,
         user: str,
-        conditions: WriteConditions = WriteConditions(),
+        conditions: WriteConditions = _NO_CONDITIONS,
     ) -> OpResult:
         """PATCH: validate, check the concurrency rules of the profile, apply."""
 
@@ -350,7 +339,7 @@ class Repository:
         )
 
     def delete(
-        self, key: str, *, user: str, conditions: WriteConditions = WriteConditions()
+        self, key: str, *, user: str, conditions: WriteConditions = _NO_CONDITIONS
     ) -> OpResult:
         def body(doc: Document, now: float) -> None:
             if doc.is_working_copy:
@@ -662,62 +651,13 @@ class Repository:
             )
 
     def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
-        profile = self.profile
-        if_match_used = (
-            profile.stale_same_iteration_status is not None
-            or profile.stale_new_iteration_status is not None
-        )
-        ignore = profile.honour_ignore_version_check and conditions.ignore_version_check
-        current = self._etag(doc)
-        if if_match_used and not ignore:
-            required = profile.require_if_match or (
-                profile.honour_update_mode
-                and (conditions.update_mode or "").strip().lower() == "optimistic"
-            )
-            if conditions.if_match is None:
-                if required:
-                    raise PreconditionRequired(
-                        "This update requires an If-Match header with the document's ETag",
-                        headers={"ETag": str(current)},
-                    )
-            else:
-                sent = parse_if_match(conditions.if_match)
-                if sent != ANY:
-                    assert isinstance(sent, tuple)
-                    match = weak_match if profile.weak_comparison else strong_match
-                    if not any(match(tag, current) for tag in sent):
-                        self._reject_stale(sent, current)
-        busy = profile.busy_status is not None and now < doc.busy_until
-        if busy and not ignore:
-            raise ConcurrentModification(
-                MODIFIED_BY_ANOTHER_PROCESS,
-                status=profile.busy_status,
-                headers={"ETag": str(current)},
-                detail=f"a background {doc.busy_source} operation holds the document for "
-                f"another {doc.busy_until - now:.3f} s",
-            )
-
-    def _reject_stale(self, sent: tuple[ETag, ...], current: ETag) -> None:
-        same_iteration = any(tag.iteration == current.iteration for tag in sent)
-        status = (
-            self.profile.stale_same_iteration_status
-            if same_iteration
-            else self.profile.stale_new_iteration_status
-        )
-        if status is None:  # this profile ignores a mismatch of this kind
-            return
-        detail = explain_difference(sent[0], current)
-        headers = {"ETag": str(current)}
-        if status == 409:
-            raise ConcurrentModification(
-                MODIFIED_BY_ANOTHER_PROCESS, headers=headers, detail=detail
-            )
-        raise PreconditionFailed(
-            f"Precondition failed: the If-Match ETag {sent[0]} does not match the current "
-            f"ETag {current}",
-            status=status,
-            headers=headers,
-            detail=detail,
+        check_write(
+            self.profile,
+            self._etag(doc),
+            conditions,
+            now=now,
+            busy_until=doc.busy_until,
+            busy_source=doc.busy_source,
         )
 
     # ------------------------------------------------------------------ internals: state

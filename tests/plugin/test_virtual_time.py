@@ -18,7 +18,7 @@ def test_sleep_in_a_windchill_test_returns_at_once_and_advances_the_clock(
             start, wall = windchill.clock.now(), time.perf_counter()
             time.sleep(100)
             assert windchill.clock.now() == start + 100
-            assert time.perf_counter() - wall < 1.0
+            assert time.perf_counter() - wall < 50  # a real sleep would take 100 s
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from mock_server.config import MockConfig
-from mock_server.core.clock import SystemClock, VirtualClock
+from mock_server.core.clock import Clock, SystemClock, VirtualClock
 from mock_server.http import create_app, install_state
 from mock_server.server import LiveServer
 
@@ -81,6 +81,11 @@ def _clock_kind(request: pytest.FixtureRequest) -> str:
     return str(kind)
 
 
+def _new_clock(request: pytest.FixtureRequest) -> Clock:
+    """The clock the marker asks for: virtual (default) or the system's (freezegun)."""
+    return SystemClock() if _clock_kind(request) == "system" else VirtualClock()
+
+
 def _credentials(config: MockConfig) -> tuple[str, str]:
     user = os.environ.get("WINDCHILL_USER", "wcadmin")
     password = os.environ.get("WINDCHILL_PASSWORD", config.users.get(user, user))
@@ -117,8 +122,7 @@ def windchill(
     if url is not None:
         handle = _remote(url, windchill_config)
     else:
-        clock = SystemClock() if _clock_kind(request) == "system" else VirtualClock()
-        app = create_app(windchill_config, clock=clock)
+        app = create_app(windchill_config, clock=_new_clock(request))
         session = in_process_session(app, auth=_credentials(windchill_config))
         handle = WindchillMock.in_process(app, session, DEFAULT_BASE_URL, windchill_config)
     yield from _serve(request, handle)
@@ -141,8 +145,7 @@ def windchill_server(
         handle = _remote(url, windchill_config)
     else:
         server: LiveServer = request.getfixturevalue("windchill_live_server")
-        clock = SystemClock() if _clock_kind(request) == "system" else VirtualClock()
-        install_state(server.app, windchill_config, clock=clock)
+        install_state(server.app, windchill_config, clock=_new_clock(request))
         session = requests.Session()
         session.auth = _credentials(windchill_config)
         handle = WindchillMock.in_process(server.app, session, server.url, windchill_config)

@@ -850,16 +850,7 @@ class Repository:
         except WindchillError as error:
             if strict:
                 raise
-            self._record(
-                when,
-                "intervention",
-                action.kind,
-                _actor(action),
-                document=doc.id,
-                etag_after=str(self._etag(doc)),
-                version=doc.version,
-                message=f"skipped: {error.message}",
-            )
+            self._record_intervention(doc, action, when, message=f"skipped: {error.message}")
 
     def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
         changes: Mapping[str, Any] | None = None
@@ -900,6 +891,17 @@ class Repository:
             self._undo_check_out(doc, when)
         else:  # request actions never reach here
             raise MockError(f"{action.kind} is not a state action")
+        self._record_intervention(
+            doc,
+            action,
+            when,
+            changes=None if changes is None else dict(changes),
+            values=doc.writable_values(),
+        )
+
+    def _record_intervention(
+        self, doc: Document, action: Action, when: float, **fields: Any
+    ) -> None:
         self._record(
             when,
             "intervention",
@@ -908,8 +910,7 @@ class Repository:
             document=doc.id,
             etag_after=str(self._etag(doc)),
             version=doc.version,
-            changes=None if changes is None else dict(changes),
-            values=doc.writable_values(),
+            **fields,
         )
 
     # ------------------------------------------------------------------ internals: lookup

@@ -22,6 +22,8 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import create_server
 from waitress.task import WSGITask
 
+from .core.journal import LOST_RESPONSE_ENVIRON
+
 __all__ = ["KEPT_UNDERSCORE_HEADERS", "make_waitress_server", "rename_kept_headers"]
 
 #: Header names with an underscore that the mock's servers pass to the app.
@@ -77,7 +79,7 @@ def _drop_lost_responses(app: Any) -> Callable[..., Iterable[bytes]]:
             return _no_write
 
         result: Iterable[bytes] = app(environ, hold_start_response)
-        if environ.get("windchill.lost_response"):
+        if environ.get(LOST_RESPONSE_ENVIRON):
             close = getattr(result, "close", None)
             if close is not None:
                 close()

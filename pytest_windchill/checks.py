@@ -7,14 +7,16 @@ and raises :class:`ConcurrencyViolation` naming the first property violated:
     a client write changed a field that another writer had changed after this client's first
     read, to something else — it overwrote a change it never saw;
 ``unconditional-write``
-    a PATCH without ``If-Match`` (or with ``*``) in a profile that issues ETags;
+    a PATCH without ``If-Match`` (or with ``*``) that the server accepted, where the server
+    sends ETags and refuses a stale one (so the client could have protected its write);
 ``truthful-outcome``
     "applied"/"merged" while the server does not hold the client's values, or
     "review"/"failed" while the client's write was applied (a lost response included);
 ``stale-retry``
     a retry after 409/412 sent the very ETag that had just been refused;
 ``blind-retry-after-412``
-    in the ``thread`` profile, a PATCH after a 412 without reading the document first;
+    a PATCH without reading the document first, after the status by which the profile says
+    "a new version" (the ``thread`` profile's 412);
 ``bounded-effort``
     more PATCH attempts than the policy allows;
 ``backoff``
@@ -23,6 +25,9 @@ and raises :class:`ConcurrencyViolation` naming the first property violated:
     the client left the document checked out;
 ``liveness``
     the client gave up although the interference was within what its policy can ride out.
+
+The checker judges by the rules in force: the resolved profile's knobs
+(:class:`~pytest_windchill.rules.ServerRules`), never by a profile's name.
 
 The message shows the schedule as Python, the seed to replay, and an ASCII timeline.
 """
@@ -34,10 +39,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from mock_server.core.journal import Event
+from mock_server.core.journal import SKIPPED_PREFIX, Event
+from mock_server.core.profiles import Profile
 
 from .client.policy import RetryPolicy
-from .client.updater import UpdateResult
+from .outcomes import SUCCESS, TRANSIENT_STATUSES, Outcome, UpdateResult, outcome_status
+from .rules import ServerRules
 from .schedules import ConflictSchedule
 
 __all__ = ["PROPERTIES", "ConcurrencyViolation", "check_update", "format_timeline"]
@@ -53,11 +60,6 @@ PROPERTIES = (
     "lock-hygiene",
     "liveness",
 )
-_SUCCESS = ("applied", "merged")
-_OUTCOMES = ("applied", "merged", "review", "failed")
-_BACKOFF_STATUSES = frozenset({409, 429, 503, 502, 504, 500})
-_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-_RIDE_OUT_STATUSES = frozenset({409, 412}) | _TRANSIENT_STATUSES
 _EPSILON = 1e-6
 
 
@@ -105,36 +107,39 @@ def check_update(
     outcome: UpdateResult | str,
     *,
     user: str = "wcadmin",
-    profile: str = "thread",
+    profile: Profile | str = "thread",
     policy: RetryPolicy | None = None,
     schedule: ConflictSchedule | None = None,
     seed: int | None = None,
     since: int = 0,
     initial: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
     """Judge the update of ``doc_id`` by ``user``; raise :class:`ConcurrencyViolation`.
 
     ``events`` is the mock's journal; only the client's operations recorded after journal
     sequence number ``since`` belong to the update judged (earlier history still counts as
-    the document's past). ``policy`` is the client's retry policy (default ``RetryPolicy()``).
+    the document's past). ``profile`` is the server's resolved ``Profile`` — its knobs, with
+    any overrides — or a profile's name; the fixtures pass the resolved one. ``notes`` are
+    added to a violation's report (e.g. which interventions never fired). ``policy`` is the
+    client's retry policy (default ``RetryPolicy()``).
     ``initial`` is the document's writable values before the history begins; the mock
     journals set-up (``create_document``), so it is needed only for a history that starts
     part-way, such as a bounded journal. Without either, the first journalled values are the
     earliest the checker knows.
     """
-    status = outcome.status if isinstance(outcome, UpdateResult) else outcome
-    if status not in _OUTCOMES:
-        raise ValueError(f"outcome must be one of {_OUTCOMES} or an UpdateResult, not {status!r}")
+    status = outcome_status(outcome)
     policy = policy if policy is not None else RetryPolicy()
     history = [e for e in events if e.document == doc_id]
-    judge = _Judge(history, doc_id, dict(changes), status, user, profile, policy, since)
+    rules = ServerRules.of(profile)
+    judge = _Judge(history, doc_id, dict(changes), status, user, rules, policy, since)
     judge.initial = dict(initial or {})
     failure = judge.first_violation()
     if failure is None:
         return
     prop, explanation = failure
     raise ConcurrencyViolation(
-        prop, explanation, _report(history, user, schedule, seed, status, changes)
+        prop, explanation, _report(history, user, schedule, seed, status, changes, notes)
     )
 
 
@@ -144,9 +149,9 @@ class _Judge:
         history: list[Event],
         doc_id: str,
         changes: dict[str, Any],
-        outcome: str,
+        outcome: Outcome,
         user: str,
-        profile: str,
+        rules: ServerRules,
         policy: RetryPolicy,
         since: int = 0,
     ) -> None:
@@ -155,7 +160,7 @@ class _Judge:
         self.changes = changes
         self.outcome = outcome
         self.user = user
-        self.profile = profile
+        self.rules = rules
         self.policy = policy
         self.ops = _pair(history, user, since)
         self.since = since
@@ -203,7 +208,7 @@ class _Judge:
             if e.changes is not None
             and e.process != self.user
             and (e.type == "intervention" or (e.type in ("ok", "info") and e.op != "create"))
-            and not (e.message or "").startswith("skipped")
+            and not (e.message or "").startswith(SKIPPED_PREFIX)
         ]
 
     def _describes_original(self, event: Event) -> bool:
@@ -243,17 +248,19 @@ class _Judge:
     # ---------------------------------------------------------------- properties
 
     def unconditional_write(self) -> tuple[str, str] | None:
-        if self.profile == "wrs":
-            return None
+        if not self.rules.conditional_writes:
+            return None  # no ETags, or If-Match is ignored: the client cannot do better
         for patch in self.patches():
             sent = patch.invoke.if_match
-            if sent is None or sent.strip() == "*":
+            if (sent is None or sent.strip() == "*") and patch.applied:
                 return (
                     "unconditional-write",
                     f"the PATCH at t={patch.invoke.t:g}s sent "
-                    f"{'no If-Match' if sent is None else 'If-Match: *'}; in the {self.profile} "
-                    "profile that is last-write-wins and can silently overwrite another "
-                    "user's change",
+                    f"{'no If-Match' if sent is None else 'If-Match: *'} and the server "
+                    f"applied it; this server ({self.rules.name} profile) sends ETags and "
+                    "refuses a stale one, so an unconditional write is last-write-wins and can "
+                    "silently overwrite another user's change. Send If-Match with the ETag "
+                    "of your last read",
                 )
         return None
 
@@ -294,7 +301,7 @@ class _Judge:
         final = self.final_values()
         held = all(final.get(k) == v for k, v in self.changes.items())
         client_wrote = bool(self.writes())
-        if self.outcome in _SUCCESS:
+        if self.outcome in SUCCESS:
             if not client_wrote and not held:
                 return (
                     "truthful-outcome",
@@ -353,7 +360,7 @@ class _Judge:
             # in flight) is fine; resending one the server had already moved past is not.
             current = previous.end.etag_after if previous.end is not None else None
             if (
-                previous.status in (409, 412)
+                previous.status in self.rules.conflict_statuses
                 and sent is not None
                 and retry.invoke.if_match == sent
                 and sent != current
@@ -367,10 +374,11 @@ class _Judge:
         return None
 
     def blind_retry_after_412(self) -> tuple[str, str] | None:
-        if self.profile != "thread":
-            return None
+        moved = self.rules.version_moved_status
+        if moved is None:
+            return None  # the profile's statuses do not tell a new version apart
         for index, op in enumerate(self.ops):
-            if op.op != "update" or op.status != 412 or op.on_working_copy:
+            if op.op != "update" or op.status != moved or op.on_working_copy:
                 continue
             for later in self.ops[index + 1 :]:
                 if later.op == "read":
@@ -378,7 +386,7 @@ class _Judge:
                 if later.op == "update" and not later.on_working_copy:
                     return (
                         "blind-retry-after-412",
-                        f"412 at t={op.invoke.t:g}s means the version moved (another user's "
+                        f"{moved} at t={op.invoke.t:g}s means the version moved (another user's "
                         f"edit), yet the client PATCHed again at t={later.invoke.t:g}s without "
                         "reading the document: merge against the base or send it to review",
                     )
@@ -402,7 +410,9 @@ class _Judge:
             if failure is None:
                 continue
             needs_backoff = previous.outcome == "info" or (
-                failure.type == "fail" and failure.status in _BACKOFF_STATUSES
+                failure.type == "fail"
+                and failure.status is not None
+                and self.rules.needs_backoff(failure.status)
             )
             if not needs_backoff:
                 continue
@@ -457,7 +467,7 @@ class _Judge:
             and e.seq > self.since
             and e.process != self.user
             and e.type in ("intervention", "ok")
-            and not (e.message or "").startswith("skipped")
+            and not (e.message or "").startswith(SKIPPED_PREFIX)
             for e in self.history
         )
         failures = [o for o in self.ops if o.outcome in ("fail", "info")]
@@ -467,7 +477,7 @@ class _Judge:
             o.outcome == "fail"
             and o.status is not None
             and o.status >= 400
-            and o.status not in _RIDE_OUT_STATUSES
+            and not self.rules.rides_out(o.status)
             for o in failures
         )
         if foreign_checkout or refused:
@@ -482,7 +492,7 @@ class _Judge:
             and (e.seq > self.since or e.t + (e.duration or 0.0) > start)
         )
         interference += sum(
-            1 for o in failures if o.outcome == "info" or o.status in _TRANSIENT_STATUSES
+            1 for o in failures if o.outcome == "info" or o.status in TRANSIENT_STATUSES
         )
         if interference > self.policy.max_retries:
             return None
@@ -563,8 +573,10 @@ def _report(
     seed: int | None,
     outcome: str,
     changes: Mapping[str, Any],
+    notes: Sequence[str] = (),
 ) -> str:
     parts = [f"The client ({user}) updated {dict(changes)} and reported {outcome!r}."]
+    parts.extend(f"Note: {note}" for note in notes)
     if schedule is not None:
         parts.append(
             "Schedule (paste into a test; `from pytest_windchill.schedules import *`):\n"

@@ -34,12 +34,14 @@ from mock_server.core.interventions import (
     MicroUpdate,
     UndoCheckOutBy,
 )
-from mock_server.core.journal import Event, events_to_jsonl
+from mock_server.core.journal import SKIPPED_PREFIX, Event, events_to_jsonl
 from mock_server.http.odata import ROOT
 from mock_server.http.state import state
 
 from .client.policy import RetryPolicy
-from .client.updater import UpdateResult
+from .health import Firing, TestHealth
+from .outcomes import OUTCOMES, UpdateResult
+from .rules import ServerRules
 from .schedules import ConflictSchedule
 
 __all__ = ["AdminAPIUnavailable", "MockClock", "WindchillMock"]
@@ -68,6 +70,7 @@ class _Backend(Protocol):
     def add_document(self, properties: Mapping[str, Any]) -> str: ...
     def peek(self, doc_id: str) -> tuple[dict[str, Any], str]: ...
     def events(self) -> list[Event]: ...
+    def pending(self) -> list[Intervention]: ...
     def metrics(self) -> dict[str, Any]: ...
     def reset(self, config: MockConfig | None) -> None: ...
     def elapsed(self) -> float: ...
@@ -118,6 +121,10 @@ class _InProcess:
     def events(self) -> list[Event]:
         events: list[Event] = self._repository.journal.events()
         return events
+
+    def pending(self) -> list[Intervention]:
+        pending: list[Intervention] = self._repository.pending()
+        return pending
 
     def metrics(self) -> dict[str, Any]:
         snapshot: dict[str, Any] = self._repository.metrics.snapshot()
@@ -204,6 +211,10 @@ class _Remote:
         text: str = self.admin("GET", "journal")
         return [Event.from_json(json.loads(line)) for line in text.splitlines() if line.strip()]
 
+    def pending(self) -> list[Intervention]:
+        data = self.admin("GET", "interventions")
+        return [Intervention.from_json(item) for item in data["pending"]]
+
     def metrics(self) -> dict[str, Any]:
         metrics: dict[str, Any] = self.admin("GET", "metrics")
         return metrics
@@ -261,6 +272,10 @@ class WindchillMock:
         #: The Flask app, when the mock runs in this process (``None`` for ``--windchill-url``).
         self.app = app
         self._counted: list[UpdateResult] = []
+        #: Every intervention injected through this handle since the last reset.
+        self._injected: list[Intervention] = []
+        #: The running test's health record (the plugin sets it; ``None`` outside pytest).
+        self.health: TestHealth | None = None
 
     @classmethod
     def in_process(
@@ -316,6 +331,7 @@ class WindchillMock:
             self._backend.reset(config)
         except AdminAPIUnavailable:
             return False
+        self._injected.clear()
         if config is not None:
             self.config = config
         return True
@@ -348,6 +364,7 @@ class WindchillMock:
 
     def inject(self, intervention: Intervention) -> Intervention:
         self._guard(lambda: self._backend.inject(intervention))
+        self._injected.append(intervention)
         return intervention
 
     def _act(
@@ -464,12 +481,18 @@ class WindchillMock:
         return events_to_jsonl(self.journal)
 
     @property
+    def rules(self) -> ServerRules:
+        """The conditional-write rules in force: the profile's knobs, overrides included."""
+        return ServerRules.of(self.config.resolved_profile())
+
+    @property
     def metrics(self) -> dict[str, Any]:
         return self._guard(self._backend.metrics)
 
     def reset(self, config: MockConfig | None = None) -> None:
         """Forget every document, intervention and event (optionally with a new config)."""
         self._guard(lambda: self._backend.reset(config))
+        self._injected.clear()
         if config is not None:
             self.config = config
 
@@ -506,26 +529,80 @@ class WindchillMock:
         if user is None:
             auth = self.session.auth
             user = auth[0] if isinstance(auth, tuple) else "wcadmin"
+        events = self.journal
+        firing = self.firing(doc_id, events)
+        notes = []
+        if firing.injected and not firing.fired:
+            notes.append(
+                f"none of the {firing.injected} intervention(s) injected fired on {doc_id}, "
+                "so this update met no injected interference:"
+                + "".join(f"\n  - {line}" for line in firing.unfired)
+            )
         try:
             check_update(
-                self.journal,
+                events,
                 doc_id,
                 changes,
                 outcome,
                 user=user,
-                profile=self.config.profile,
+                profile=self.config.resolved_profile(),
                 policy=policy,
                 schedule=self.schedule,
                 seed=self.config.seed,
                 since=since,
+                notes=notes,
             )
         finally:
             self.record_outcome(outcome)
+            if self.health is not None:
+                self.health.record_judgement(firing)
+
+    def firing(self, doc_id: str, events: list[Event] | None = None) -> Firing:
+        """Which of the interventions injected so far fired on ``doc_id``, and why the others
+        did not (still pending, skipped, or aimed at another document)."""
+        injected = list(self._injected)
+        if not injected:
+            return Firing(0, 0)
+        events = self.journal if events is None else events
+        pending = [i for i in self._guard(self._backend.pending) if i.document == doc_id]
+        skipped = [
+            e
+            for e in events
+            if e.document == doc_id
+            and e.type == "intervention"
+            and (e.message or "").startswith(SKIPPED_PREFIX)
+        ]
+        on_doc = [i for i in injected if i.document == doc_id]
+        fired = max(0, len(on_doc) - len(pending) - len(skipped))
+        requests = max(
+            (e.request or 0 for e in events if e.document == doc_id and e.type == "invoke"),
+            default=0,
+        )
+        reached = self.elapsed
+        unfired = [f"{_describe(i)}: {_why_pending(i, requests, reached)}" for i in pending]
+        unfired += [f"{e.op} on {doc_id} at t={e.t:g}s: {e.message}" for e in skipped]
+        unfired += [
+            f"{_describe(i)}: it targets {i.document}, not the judged document {doc_id}"
+            for i in injected
+            if i.document != doc_id
+        ]
+        return Firing(len(injected), fired, tuple(unfired))
+
+    def idle_background(self) -> dict[str, float]:
+        """The background rates set on this mock, if virtual time never moved (else {})."""
+        rates = {k: v for k, v in self.config.rates.items() if v > 0}
+        if not rates or not self.virtual_time:
+            return {}
+        try:
+            moved = self._backend.elapsed() > 0
+        except (AdminAPIUnavailable, requests.RequestException):
+            return {}
+        return {} if moved else rates
 
     def record_outcome(self, outcome: UpdateResult | str) -> None:
         """Count an update's outcome for the terminal summary, once per ``UpdateResult``."""
         status = outcome.status if isinstance(outcome, UpdateResult) else outcome
-        if self.on_outcome is None or status not in ("applied", "merged", "review", "failed"):
+        if self.on_outcome is None or status not in OUTCOMES:
             return
         if isinstance(outcome, UpdateResult):
             if any(seen is outcome for seen in self._counted):
@@ -545,3 +622,25 @@ class WindchillMock:
             return call()
         except AdminAPIUnavailable as error:
             pytest.skip(f"needs the mock's admin API: {error}")
+
+
+def _describe(intervention: Intervention) -> str:
+    trigger = (
+        f"before_request={intervention.before_request}"
+        if intervention.before_request is not None
+        else f"at={intervention.at:g}"
+        if intervention.at is not None
+        else "at once"
+    )
+    return f"{intervention.action.kind}({trigger}) on {intervention.document}"
+
+
+def _why_pending(intervention: Intervention, requests: int, reached: float) -> str:
+    if intervention.before_request is not None:
+        return (
+            f"still pending: the document got only {requests} client request(s), so request "
+            f"{intervention.before_request} never came"
+        )
+    if intervention.at is not None and reached < intervention.at:
+        return f"still pending: virtual time reached only t={reached:g}s"
+    return "still pending: no client request came after it was due"

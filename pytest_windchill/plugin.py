@@ -13,7 +13,9 @@ Fixtures (see docs/fixtures.md):
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from mock_server.server import LiveServer
 from .client import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
+from .health import TestHealth, WindchillWarning, parse_suppressed
 from .scenarios import RunStats, WindchillFactory, virtual_sleep
 from .settings import WindchillSettings, add_options, resolve_settings
 from .transport import DEFAULT_BASE_URL, in_process_session
@@ -42,6 +45,22 @@ __all__ = [
 
 _SETTINGS = pytest.StashKey[WindchillSettings]()
 _CLOCKS = ("virtual", "system")
+#: The fixtures that read ``@pytest.mark.windchill``.
+MARKER_FIXTURES = frozenset(
+    {"windchill", "windchill_server", "windchill_client", "windchill_config", "windchill_factory"}
+)
+_PROBE_TIMEOUT = 10.0
+
+
+@dataclass
+class _TestContext:
+    """The running test's marker and health record."""
+
+    marker: dict[str, Any] = field(default_factory=dict)
+    health: TestHealth = field(default_factory=TestHealth)
+
+
+_CONTEXT = pytest.StashKey[_TestContext]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,10 +70,95 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "windchill(profile=None, seed=None, rates=None, clock='virtual', **config): configure "
-        "the Windchill mock of this test (any MockConfig key, e.g. csrf=False).",
+        "windchill(profile=None, seed=None, rates=None, clock='virtual', "
+        "suppress_health_check=(), **config): configure the Windchill mock of this test (any "
+        "MockConfig key, e.g. csrf=False); windchill_factory scenarios read it too.",
     )
-    config.stash[_SETTINGS] = resolve_settings(config)
+    settings = resolve_settings(config)
+    config.stash[_SETTINGS] = settings
+    distributed = getattr(config.option, "dist", "no") not in (None, "no") or hasattr(
+        config, "workerinput"
+    )
+    if settings.url is not None and distributed:
+        raise pytest.UsageError(
+            f"windchill url from {settings.sources['url']} ({settings.url}) cannot be shared "
+            "by pytest-xdist workers: each test resets the server, so workers would reset "
+            "each other's state and tests would fail at random. Run without -n against a "
+            "shared server, or drop the URL: the in-process mock is isolated per worker."
+        )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An explicitly requested server that cannot be reached is an error, not a skip."""
+    settings = session.config.stash[_SETTINGS]
+    if settings.url is None:
+        return
+    try:
+        requests.get(settings.url, timeout=_PROBE_TIMEOUT, allow_redirects=False).close()
+    except requests.RequestException as error:
+        raise pytest.UsageError(
+            f"windchill url from {settings.sources['url']}: cannot reach {settings.url}: "
+            f"{error}. Start the server (windchill-mock serve prints its URL), fix the URL, "
+            "or drop the option to use the in-process mock."
+        ) from None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("windchill")
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if marker is not None and not fixtures & MARKER_FIXTURES:
+            item.warn(
+                WindchillWarning(
+                    f"@pytest.mark.windchill on {item.name} has no effect: the test uses none "
+                    f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
+                    "Request one of them, or remove the marker."
+                )
+            )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    """Give every test a fresh context: its marker and its health record."""
+    marker = item.get_closest_marker("windchill")
+    kwargs = dict(marker.kwargs) if marker is not None else {}
+    try:
+        suppressed = parse_suppressed(kwargs.get("suppress_health_check", ()))
+    except ValueError as error:
+        suppressed = frozenset()
+        kwargs["__error__"] = f"@pytest.mark.windchill(suppress_health_check=...): {error}"
+    item.config.stash[_CONTEXT] = _TestContext(kwargs, TestHealth(suppressed))
+    try:
+        return (yield)
+    finally:
+        del item.config.stash[_CONTEXT]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """After a test body that passed: fail it if it exercised nothing (health checks)."""
+    result = yield
+    context = item.config.stash.get(_CONTEXT, None)
+    if context is not None:
+        failure = context.health.failure()
+        if failure is not None:
+            raise failure
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    """After the fixtures are torn down: warn about settings that had no effect."""
+    result = yield
+    context = item.config.stash.get(_CONTEXT, None)
+    if context is not None:
+        for message in context.health.warnings():
+            warnings.warn(WindchillWarning(message), stacklevel=1)
+    return result
+
+
+def _context(config: pytest.Config) -> _TestContext | None:
+    return config.stash.get(_CONTEXT, None)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -71,6 +175,9 @@ def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
         return {}
     if marker.args:
         raise pytest.UsageError("@pytest.mark.windchill takes keyword arguments only")
+    context = _context(request.config)
+    if context is not None and "__error__" in context.marker:
+        raise pytest.UsageError(context.marker["__error__"])
     return dict(marker.kwargs)
 
 
@@ -129,8 +236,20 @@ def windchill(
 
 
 @pytest.fixture(scope="session")
-def windchill_live_server() -> Iterator[LiveServer]:
-    """One mock on a loopback socket for the whole session (per xdist worker)."""
+def windchill_live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """One mock on a loopback socket for the whole session (per xdist worker).
+
+    Refused under ``--windchill-url``: the fixtures then talk to that server, and a local one
+    beside it would hold different state without saying so.
+    """
+    settings = _settings(request)
+    if settings.url is not None:
+        raise pytest.UsageError(
+            f"windchill_live_server starts a local mock, but the windchill url from "
+            f"{settings.sources['url']} ({settings.url}) points the windchill fixtures at "
+            "another server: the two would hold different state. Use windchill_server (it "
+            "follows the URL) or drop the URL."
+        )
     with LiveServer(create_app(MockConfig(), clock=VirtualClock())) as server:
         yield server
 
@@ -156,9 +275,14 @@ def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[Wi
     """Hand ``handle`` to the test: virtual sleep on, counted for the terminal summary."""
     stats = _stats(request.config)
     handle.on_outcome = stats.record_outcome
+    context = _context(request.config)
+    handle.health = context.health if context is not None else None
     try:
         with virtual_sleep(handle):
             yield handle
+        rates = handle.idle_background()
+        if rates and handle.health is not None:
+            handle.health.record_idle_background(rates)
     finally:
         if handle.app is not None:  # an external server's journal may not be reachable
             stats.record_mock(handle)
@@ -196,7 +320,26 @@ def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
     ``scenario()`` has its own state, virtual clock, journal and schedule.
     """
     settings = _settings(request)
-    return WindchillFactory(settings.config, _stats(request.config))
+    config = request.config
+
+    def base() -> MockConfig:
+        context = _context(config)
+        marker = context.marker if context is not None else {}
+        if "__error__" in marker:
+            raise pytest.UsageError(marker["__error__"])
+        if marker.get("clock", "virtual") != "virtual":
+            raise pytest.UsageError(
+                "windchill_factory scenarios always run on a virtual clock; "
+                "@pytest.mark.windchill(clock=...) applies to the windchill and "
+                "windchill_server fixtures"
+            )
+        return settings.config(marker)
+
+    def health() -> TestHealth | None:
+        context = _context(config)
+        return context.health if context is not None else None
+
+    return WindchillFactory(base, _stats(config), health)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +30,12 @@ from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
-from .schedules import ConflictSchedule
+from .health import TestHealth, WindchillUsageError
+from .outcomes import UpdateResult
+from .schedules import ConflictSchedule, Step
 from .transport import DEFAULT_BASE_URL, in_process_session
 
 __all__ = ["RunStats", "Scenario", "WindchillFactory", "virtual_sleep"]
-
-_OUTCOMES = ("applied", "merged", "review", "failed")
 
 
 @dataclass
@@ -56,21 +56,35 @@ class RunStats:
             self.outcomes[status] = self.outcomes.get(status, 0) + 1
 
     def record_mock(self, mock: WindchillMock) -> None:
+        """Count a mock's client requests, conflicts and retries from its journal.
+
+        A retry is a repeated attempt within one update: a PATCH of a document right after
+        the same user's PATCH of it was refused or lost its response. A PATCH after a
+        successful one starts a new update, so twenty quick updates count no retry.
+        """
         events = mock.journal
         user = mock.session.auth[0] if isinstance(mock.session.auth, tuple) else "wcadmin"
-        patches: dict[str, int] = {}
+        conflict_statuses = mock.rules.conflict_statuses
+        last_patch_failed: dict[str, bool] = {}
+        requests = conflicts = retries = 0
+        for event in events:
+            if event.process != user or event.document is None:
+                if event.process == user and event.type == "invoke":
+                    requests += 1
+                continue
+            if event.type == "invoke":
+                requests += 1
+                if event.op == "update" and last_patch_failed.get(event.document, False):
+                    retries += 1
+            elif event.op == "update":
+                last_patch_failed[event.document] = event.type != "ok"
+            if event.type == "fail" and event.status in conflict_statuses:
+                conflicts += 1
         with self._lock:
             self.mocks += 1
-            for event in events:
-                if event.process != user:
-                    continue
-                if event.type == "invoke":
-                    self.client_requests += 1
-                    if event.op == "update" and event.document is not None:
-                        patches[event.document] = patches.get(event.document, 0) + 1
-                elif event.type == "fail" and event.status in (409, 412):
-                    self.conflicts += 1
-            self.retries += sum(max(0, n - 1) for n in patches.values())
+            self.client_requests += requests
+            self.conflicts += conflicts
+            self.retries += retries
 
     @property
     def used(self) -> bool:
@@ -130,16 +144,70 @@ def virtual_sleep(mock: WindchillMock) -> Iterator[None]:
 
 
 class Scenario(WindchillMock):
-    """A mock for one example: its documents, its schedule and its seed."""
+    """A mock for one example: its documents, its schedule and its seed.
+
+    A step of the schedule hits scenario document ``step.document``: the documents the
+    scenario created (``documents=``), then the ones the test creates with
+    :meth:`create_document`, in order. A step whose document does not exist yet waits for it,
+    so with ``documents=0`` the schedule follows the first document the test creates.
+    """
 
     documents: list[str]
     schedule: ConflictSchedule
     seed: int
+    _waiting: list[Step]
 
     @property
     def doc(self) -> str:
         """The first scenario document."""
+        if not self.documents:
+            raise WindchillUsageError(
+                "this scenario has no document yet (documents=0): create one with "
+                "mock.create_document(...) first, or let the scenario create it "
+                "(documents=1, the default, or documents={...properties...})"
+            )
         return self.documents[0]
+
+    def create_document(self, **properties: Any) -> str:
+        """Create a scenario document (the next index); steps waiting for it are injected."""
+        doc_id = super().create_document(**properties)
+        self.documents.append(doc_id)
+        self._inject_ready()
+        return doc_id
+
+    def _inject_ready(self) -> None:
+        ready = [s for s in self._waiting if s.document < len(self.documents)]
+        self._waiting = [s for s in self._waiting if s.document >= len(self.documents)]
+        if ready:
+            ConflictSchedule(ready).apply(self, self.documents)
+
+    def targets(self) -> set[str]:
+        """The documents the schedule's injected steps hit."""
+        return {
+            self.documents[s.document] for s in self.schedule if s.document < len(self.documents)
+        }
+
+    def check_update(
+        self,
+        doc_id: str,
+        changes: Mapping[str, Any],
+        outcome: UpdateResult | str,
+        **kwargs: Any,
+    ) -> None:
+        """As :meth:`WindchillMock.check_update`; refuses to judge a document that a non-empty
+        schedule never targeted (the verdict would say nothing about interference)."""
+        if self.schedule and doc_id not in self.targets():
+            hits = sorted(self.targets()) or "no document yet"
+            raise WindchillUsageError(
+                f"check_update({doc_id!r}): the scenario's schedule never targets this "
+                f"document (its {len(self.schedule)} step(s) hit {hits}), so the update met "
+                "none of the interference the test generated. Judge the document the schedule "
+                "targets (mock.doc), let the scenario create yours "
+                "(scenario(schedule, documents={...properties...}); steps hit scenario "
+                "document 0 unless they say document=i), or use documents=0 and create it "
+                "first with mock.create_document(...): the schedule then follows it."
+            )
+        super().check_update(doc_id, changes, outcome, **kwargs)
 
     def updater(self, policy: RetryPolicy | None = None, **kwargs: Any) -> DocumentUpdater:
         """The reference client on this scenario, sleeping in virtual time."""
@@ -159,16 +227,19 @@ class WindchillFactory:
         self,
         base: Callable[[], MockConfig],
         stats: RunStats | None = None,
+        health: Callable[[], TestHealth | None] | None = None,
     ) -> None:
         self._base = base
         self.stats = stats if stats is not None else RunStats()
+        #: The running test's health record (the plugin provides it).
+        self._health = health if health is not None else (lambda: None)
         self._idle: list[Flask] = []
         self._lock = threading.Lock()
 
     @contextmanager
     def scenario(
         self,
-        schedule: ConflictSchedule | None = None,
+        schedule: ConflictSchedule | Iterable[Step] | None = None,
         *,
         profile: str | None = None,
         seed: int | None = None,
@@ -177,9 +248,12 @@ class WindchillFactory:
     ) -> Iterator[Scenario]:
         """A fresh in-process mock with ``documents`` created and ``schedule`` injected.
 
-        ``documents`` is a count, or the properties of one or several documents.
-        Other keywords are ``MockConfig`` keys (``csrf=False``, ``rates={...}``, ...).
+        ``schedule`` is a ``ConflictSchedule`` or a plain list of steps. ``documents`` is a
+        count, or the properties of one or several documents; with ``0`` the schedule waits
+        for the documents the test creates. Other keywords are ``MockConfig`` keys
+        (``csrf=False``, ``rates={...}``, ...).
         """
+        schedule = _as_schedule(schedule)
         changes = dict(config)
         if profile is not None:
             changes["profile"] = profile
@@ -192,6 +266,7 @@ class WindchillFactory:
         )
         mock = Scenario.in_process(app, session, DEFAULT_BASE_URL, mock_config)
         assert isinstance(mock, Scenario)
+        mock.health = self._health()
         specs: list[Mapping[str, Any]]
         if isinstance(documents, int):
             specs = [{"Name": f"Scenario document {i + 1}"} for i in range(documents)]
@@ -199,15 +274,29 @@ class WindchillFactory:
             specs = [documents]
         else:
             specs = list(documents)
-        mock.schedule = schedule if schedule is not None else ConflictSchedule()
+        mock.schedule = schedule
         mock.seed = mock_config.seed
         mock.documents = []
+        mock._waiting = []
         try:  # set-up inside: a refused schedule still returns the app and closes the session
-            mock.documents = [mock.create_document(**dict(spec)) for spec in specs]
-            mock.schedule.apply(mock, mock.documents)
+            for spec in specs:
+                mock.create_document(**dict(spec))
+            mock._waiting = list(mock.schedule)
+            mock._inject_ready()
             mock.on_outcome = self.stats.record_outcome
             with virtual_sleep(mock):
                 yield mock
+            if mock._waiting:
+                raise WindchillUsageError(
+                    f"{len(mock._waiting)} step(s) of the schedule never found their document: "
+                    f"{mock._waiting!r} target scenario document(s) "
+                    f"{sorted({s.document for s in mock._waiting})}, but the scenario had "
+                    f"{len(mock.documents)}. Create them (documents=N, or "
+                    "mock.create_document(...) inside the block) or target existing ones."
+                )
+            rates = mock.idle_background()
+            if rates and mock.health is not None:
+                mock.health.record_idle_background(rates)
         finally:
             self.stats.record_mock(mock)
             mock.close()
@@ -223,3 +312,21 @@ class WindchillFactory:
             return create_app(config, clock=VirtualClock())
         install_state(app, config, clock=VirtualClock())
         return app
+
+
+def _as_schedule(schedule: ConflictSchedule | Iterable[Step] | None) -> ConflictSchedule:
+    """A schedule from a ``ConflictSchedule``, a plain list of steps, or ``None`` (empty)."""
+    if schedule is None:
+        return ConflictSchedule()
+    if isinstance(schedule, ConflictSchedule):
+        return schedule
+    if isinstance(schedule, Step):
+        schedule = [schedule]
+    steps = list(schedule)
+    wrong = [s for s in steps if not isinstance(s, Step)]
+    if wrong:
+        raise TypeError(
+            f"a schedule is a list of steps (micro_update(...), concurrent_edit(...), ... from "
+            f"pytest_windchill.schedules), got {wrong[0]!r}"
+        )
+    return ConflictSchedule(steps)

@@ -6,6 +6,7 @@ variable > ini file > default. An invalid value is reported with the place it ca
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,18 @@ from mock_server.config import MockConfig, parse_rate
 from mock_server.core.errors import MockError
 from mock_server.core.profiles import PROFILES
 
-__all__ = ["OPTIONS", "Setting", "WindchillSettings", "add_options", "resolve_settings"]
+__all__ = [
+    "MARKER_KEYS",
+    "OPTIONS",
+    "Setting",
+    "WindchillSettings",
+    "add_options",
+    "resolve_settings",
+]
+
+#: Keywords of ``@pytest.mark.windchill`` that are not ``MockConfig`` keys: the clock of the
+#: ``windchill``/``windchill_server`` fixtures, and the health checks to suppress.
+MARKER_KEYS = ("clock", "suppress_health_check")
 
 
 @dataclass(frozen=True)
@@ -110,8 +122,14 @@ class WindchillSettings:
         base = MockConfig(profile=self.profile, seed=self.seed, rates=dict(self.rates))
         if not marker:
             return base
-        values = dict(marker)
-        values.pop("clock", None)
+        values = {k: v for k, v in marker.items() if k not in MARKER_KEYS}
+        known = sorted({f.name for f in dataclasses.fields(MockConfig)} | set(MARKER_KEYS))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise pytest.UsageError(
+                f"@pytest.mark.windchill(...): unknown configuration key(s) {unknown}; "
+                f"known: {known}"
+            )
         try:
             return base.updated(values)
         except MockError as error:

@@ -40,8 +40,9 @@ from mock_server.http import create_app
 from .checks import check_update
 from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
-from .client.updater import DocumentUpdater, UpdateResult
+from .client.updater import DocumentUpdater
 from .handle import WindchillMock
+from .outcomes import UpdateResult
 from .scenarios import virtual_sleep
 from .strategies import changes as change_sets
 from .strategies import steps
@@ -134,7 +135,7 @@ class WindchillStateMachine(RuleBasedStateMachine):
             changes,
             outcome,
             user=user,
-            profile=self.profile,
+            profile=self.config.resolved_profile(),
             policy=self.policy,
             since=since,
         )

@@ -24,6 +24,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict, HTTPResponse
 from werkzeug.test import EnvironBuilder
 
+from mock_server.core.journal import LOST_RESPONSE_ENVIRON
+
 __all__ = ["DEFAULT_BASE_URL", "WSGIAdapter", "in_process_session"]
 
 #: Where in-process mocks pretend to live (``.test`` is reserved for testing, RFC 2606).
@@ -77,7 +79,7 @@ class WSGIAdapter(BaseAdapter):
         finally:
             builder.close()
         status, header_list, content = _call(self.app, environ)
-        if environ.get("windchill.lost_response"):
+        if environ.get(LOST_RESPONSE_ENVIRON):
             raise requests.ConnectionError(
                 "Connection aborted: the mock dropped the response after handling the request "
                 "(lose_response intervention)",
@@ -118,7 +120,7 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]]
     app_iter = app(environ, start_response)
     try:
         # A lost response's body is a deliberately truncated stand-in: never read it.
-        lost = environ.get("windchill.lost_response")
+        lost = environ.get(LOST_RESPONSE_ENVIRON)
         content = b"" if lost else b"".join(app_iter)
     finally:
         close = getattr(app_iter, "close", None)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from .background import SOURCES
 from .documents import STATES, Scalar
 from .errors import MockError
+from .journal import ActionKind
 
 __all__ = [
     "ACTIONS",
@@ -55,7 +56,7 @@ def _user(value: object) -> None:
 class MicroUpdate:
     """A background operation: changes the ETag's timestamp part, holds the document busy."""
 
-    kind: ClassVar[str] = "micro_update"
+    kind: ClassVar[ActionKind] = "micro_update"
     request_action: ClassVar[bool] = False
     source: str = "indexer"
     duration: float = 0.0
@@ -70,7 +71,7 @@ class MicroUpdate:
 class LifecycleChange:
     """A lifecycle evaluation that moves ``State``: a visible change, no new iteration."""
 
-    kind: ClassVar[str] = "lifecycle_change"
+    kind: ClassVar[ActionKind] = "lifecycle_change"
     request_action: ClassVar[bool] = False
     state: str = "RELEASED"
 
@@ -83,7 +84,7 @@ class LifecycleChange:
 class ConcurrentEdit:
     """Another user edits the document: the changes land in a new iteration."""
 
-    kind: ClassVar[str] = "concurrent_edit"
+    kind: ClassVar[ActionKind] = "concurrent_edit"
     request_action: ClassVar[bool] = False
     changes: Mapping[str, Scalar] = field(default_factory=dict)
     user: str = "other"
@@ -98,7 +99,7 @@ class ConcurrentEdit:
 class CheckOutBy:
     """Another user checks the document out (and keeps it)."""
 
-    kind: ClassVar[str] = "check_out"
+    kind: ClassVar[ActionKind] = "check_out"
     request_action: ClassVar[bool] = False
     user: str = "other"
     note: str | None = None
@@ -111,7 +112,7 @@ class CheckOutBy:
 class CheckInBy:
     """The user holding the check-out applies ``changes`` to the working copy and checks in."""
 
-    kind: ClassVar[str] = "check_in"
+    kind: ClassVar[ActionKind] = "check_in"
     request_action: ClassVar[bool] = False
     user: str = "other"
     changes: Mapping[str, Scalar] = field(default_factory=dict)
@@ -124,7 +125,7 @@ class CheckInBy:
 class UndoCheckOutBy:
     """The user holding the check-out abandons it."""
 
-    kind: ClassVar[str] = "undo_check_out"
+    kind: ClassVar[ActionKind] = "undo_check_out"
     request_action: ClassVar[bool] = False
     user: str = "other"
 
@@ -136,7 +137,7 @@ class UndoCheckOutBy:
 class Fault:
     """Answer one request with an error status instead of handling it. Nothing changes."""
 
-    kind: ClassVar[str] = "fault"
+    kind: ClassVar[ActionKind] = "fault"
     request_action: ClassVar[bool] = True
     status: int = 503
     retry_after: float | None = None
@@ -155,7 +156,7 @@ class Fault:
 class LoseResponse:
     """Handle the request (a write is applied), then drop the connection before answering."""
 
-    kind: ClassVar[str] = "lose_response"
+    kind: ClassVar[ActionKind] = "lose_response"
     request_action: ClassVar[bool] = True
 
 
@@ -163,7 +164,7 @@ class LoseResponse:
 class Latency:
     """Delay handling one request by ``seconds`` (virtual seconds on a virtual clock)."""
 
-    kind: ClassVar[str] = "latency"
+    kind: ClassVar[ActionKind] = "latency"
     request_action: ClassVar[bool] = True
     seconds: float = 1.0
 

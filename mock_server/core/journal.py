@@ -14,11 +14,69 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["Event", "Journal", "Metrics", "events_to_jsonl"]
+__all__ = [
+    "ACTION_KINDS",
+    "CLIENT_OPS",
+    "ENDS",
+    "EVENT_TYPES",
+    "LOST_RESPONSE_ENVIRON",
+    "LOST_RESPONSE_MESSAGE",
+    "SKIPPED_PREFIX",
+    "ActionKind",
+    "ClientOp",
+    "End",
+    "Event",
+    "EventType",
+    "Journal",
+    "Metrics",
+    "Op",
+    "events_to_jsonl",
+]
 
-EVENT_TYPES = ("invoke", "ok", "fail", "info", "background", "intervention")
+#: How a client operation ended: done, refused, or unknown to the client (a lost response).
+End = Literal["ok", "fail", "info"]
+#: Every kind of event: a client operation's ``invoke`` and its end, background work, and
+#: interventions (set-up included).
+EventType = Literal["invoke", "ok", "fail", "info", "background", "intervention"]
+#: What a client asked for.
+ClientOp = Literal[
+    "read",
+    "update",
+    "delete",
+    "create",
+    "check_out",
+    "check_in",
+    "undo_check_out",
+    "update_common_properties",
+]
+#: The kinds of intervention action (``Action.kind``); the state actions appear as ``op``.
+ActionKind = Literal[
+    "micro_update",
+    "lifecycle_change",
+    "concurrent_edit",
+    "check_out",
+    "check_in",
+    "undo_check_out",
+    "fault",
+    "lose_response",
+    "latency",
+]
+#: An event's ``op``: a client operation or an action.
+Op = ClientOp | ActionKind
+ENDS: tuple[End, ...] = get_args(End)
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+CLIENT_OPS: tuple[ClientOp, ...] = get_args(ClientOp)
+ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
+#: The ``message`` of an ``info`` event whose response the mock dropped.
+LOST_RESPONSE_MESSAGE = "response lost: the connection was dropped after handling"
+#: The WSGI environ key by which the HTTP layer tells the server (or the in-process
+#: transport) to drop the connection instead of sending the response.
+LOST_RESPONSE_ENVIRON = "windchill.lost_response"
+#: How the ``message`` of an intervention that could not apply begins (e.g. an edit of a
+#: document checked out by someone else): journalled, but it changed nothing.
+SKIPPED_PREFIX = "skipped: "
 
 
 @dataclass(frozen=True)
@@ -27,8 +85,8 @@ class Event:
 
     seq: int
     t: float
-    type: str
-    op: str
+    type: EventType
+    op: Op
     process: str
     document: str | None = None
     #: The key the client addressed, when it is not ``document`` (a working copy).
@@ -56,6 +114,10 @@ class Event:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Event:
+        if data.get("type") not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {data.get('type')!r}; known: {EVENT_TYPES}")
+        if data.get("op") not in (*CLIENT_OPS, *ACTION_KINDS):
+            raise ValueError(f"unknown event op {data.get('op')!r}")
         return cls(**data)
 
 

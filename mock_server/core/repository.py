@@ -54,7 +54,15 @@ from .interventions import (
     MicroUpdate,
     UndoCheckOutBy,
 )
-from .journal import Journal, Metrics
+from .journal import (
+    LOST_RESPONSE_MESSAGE,
+    SKIPPED_PREFIX,
+    ClientOp,
+    EventType,
+    Journal,
+    Metrics,
+    Op,
+)
 from .profiles import Profile, profile_named
 
 __all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
@@ -518,7 +526,7 @@ class Repository:
 
     def _client_op(
         self,
-        op: str,
+        op: ClientOp,
         key: str,
         user: str,
         body: Callable[[Document, float], Document | None],
@@ -622,9 +630,7 @@ class Repository:
                 etag_after=None if result_doc is None else str(self._etag(result_doc)),
                 version=None if result_doc is None else result_doc.version,
                 values=None if result_doc is None or op == "read" else result_doc.writable_values(),
-                message="response lost: the connection was dropped after handling"
-                if lost
-                else None,
+                message=LOST_RESPONSE_MESSAGE if lost else None,
             )
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
@@ -850,7 +856,7 @@ class Repository:
         except WindchillError as error:
             if strict:
                 raise
-            self._record_intervention(doc, action, when, message=f"skipped: {error.message}")
+            self._record_intervention(doc, action, when, message=f"{SKIPPED_PREFIX}{error.message}")
 
     def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
         changes: Mapping[str, Any] | None = None
@@ -948,7 +954,7 @@ class Repository:
     def _result(self, doc: Document, *, lost: bool = False) -> OpResult:
         return OpResult(self._entity(doc), self._etag_header(doc), lost, doc.update_token)
 
-    def _record(self, when: float, type_: str, op: str, process: str, **fields: Any) -> None:
+    def _record(self, when: float, type_: EventType, op: Op, process: str, **fields: Any) -> None:
         self.journal.record(
             t=round(when - self.epoch, 6), type=type_, op=op, process=process, **fields
         )
@@ -971,7 +977,7 @@ def _retry_after(error: WindchillError) -> float | None:
     return float(value) if value is not None else None
 
 
-def _success_status(op: str) -> int:
+def _success_status(op: ClientOp) -> int:
     return {"create": 201, "delete": 204}.get(op, 200)
 
 

@@ -14,6 +14,7 @@ from werkzeug.routing import BaseConverter
 
 from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE
 from ..core.errors import BadRequest, NotFound, WindchillError
+from ..core.journal import LOST_RESPONSE_ENVIRON
 from ..core.repository import OpResult, WriteConditions
 from . import jsonbody
 from .metadata import DOMAINS, docmgmt_metadata, ptc_metadata
@@ -157,7 +158,7 @@ def _drop_connection() -> Response:
     connection.
     """
     environ = request.environ
-    environ["windchill.lost_response"] = True
+    environ[LOST_RESPONSE_ENVIRON] = True
     sock = environ.get("werkzeug.socket")
     if sock is not None:
         with contextlib.suppress(OSError):

@@ -26,13 +26,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from ..outcomes import CONFLICT_STATUSES, TRANSIENT_STATUSES, UpdateResult, UpdateStatus
 from .merge import three_way_merge
 from .policy import RetryPolicy, parse_retry_after, rng
 from .review import ReviewItem, ReviewQueue
@@ -40,34 +41,6 @@ from .review import ReviewItem, ReviewQueue
 __all__ = ["DocumentUpdater", "UpdateResult", "UpdateStatus"]
 
 log = logging.getLogger("pytest_windchill.client")
-
-UpdateStatus = Literal["applied", "merged", "review", "failed"]
-_TRANSIENT = frozenset({429, 502, 503, 504})
-
-
-@dataclass
-class UpdateResult:
-    """What one :meth:`DocumentUpdater.update` did and how it ended."""
-
-    document: str
-    status: UpdateStatus = "failed"
-    #: PATCH requests sent (the working copy's included).
-    attempts: int = 0
-    #: Every ETag the client saw, in order.
-    etags: list[str] = field(default_factory=list)
-    #: Every delay slept, in seconds, in order.
-    delays: list[float] = field(default_factory=list)
-    #: Every non-success status met on the way (409, 412, 503, …; 0 for a lost response).
-    conflicts: list[int] = field(default_factory=list)
-    #: Fields re-applied by a three-way merge.
-    merged_fields: tuple[str, ...] = ()
-    review: ReviewItem | None = None
-    via_checkout: bool = False
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("applied", "merged")
 
 
 @dataclass(frozen=True)
@@ -199,7 +172,7 @@ class DocumentUpdater:
 
     def _monitor(self, result: UpdateResult) -> None:
         self.updates += 1
-        if any(status in (409, 412) for status in result.conflicts):
+        if any(status in CONFLICT_STATUSES for status in result.conflicts):
             self.conflicted_updates += 1
         rate = self.conflict_rate
         threshold = self.policy.conflict_rate_warning
@@ -276,7 +249,7 @@ class _Run:
                             self._via_checkout(base, "conflicts persisted")
                             return
                         raise _Failed("409 Conflict persisted and the retries are spent")
-                elif status in _TRANSIENT or status >= 500:
+                elif status in TRANSIENT_STATUSES or status >= 500:
                     if not self._back_off(response):
                         raise _Failed(f"HTTP {status} persisted and the retries are spent")
                 elif status != 412:
@@ -390,7 +363,7 @@ class _Run:
                 self._remember_etag(response)
                 etag = response.headers.get("ETag")
                 return _Read(response.json(), etag, response.headers.get("X-Client-UpdateToken"))
-            if response.status_code in _TRANSIENT or response.status_code >= 500:
+            if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
                 self.result.conflicts.append(response.status_code)
                 if not self._back_off(response):
                     raise _Failed(f"GET kept failing with HTTP {response.status_code}")

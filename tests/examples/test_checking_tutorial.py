@@ -177,19 +177,18 @@ def test_a_schedule_is_python_and_json():
 
 def test_a_step_can_target_another_scenario_document(windchill_factory):
     schedule = ConflictSchedule(
-        [concurrent_edit(before_request=1, changes={"Title": "theirs"}, document=1)]
+        [concurrent_edit(before_request=2, changes={"Title": "theirs"}, document=1)]
     )
     with windchill_factory.scenario(schedule, documents=2) as mock:
         first, second = mock.documents
         assert mock.doc == first
 
-        result = mock.updater().update(first, {"Title": "mine"})  # the reference client
+        result = mock.updater().update(second, {"Description": "mine"})  # the reference client
 
-        mock.check_update(first, {"Title": "mine"}, result)
-        assert result.status == "applied"
-        assert mock.document(second)["Title"] is None  # its request 1 has not come yet
-        mock.session.get(mock.url(second))
+        mock.check_update(second, {"Description": "mine"}, result)  # judge the one it targets
+        assert result.status == "merged"  # a 412, then a clean merge: Title is not ours
         assert mock.document(second)["Title"] == "theirs"
+        assert mock.document(first)["Title"] is None  # the first document met nothing
 
 
 @settings(max_examples=50, database=None, deadline=None, derandomize=True)

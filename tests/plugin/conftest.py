@@ -7,6 +7,10 @@ when the outer run uses ``-n``, an inner run must not believe it is an xdist wor
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
+
 import pytest
 
 WINDCHILL_ENV = (
@@ -24,3 +28,37 @@ XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_T
 def _clean_windchill_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in WINDCHILL_ENV + XDIST_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+class _NoAdminHandler(http.server.BaseHTTPRequestHandler):
+    """Answers OData's service document and 404 (plain text) for everything else."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        found = self.path.rstrip("/") == "/Windchill/servlet/odata"
+        body = b'{"value": []}' if found else b"Not Found"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json" if found else "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server_without_admin_api() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoAdminHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

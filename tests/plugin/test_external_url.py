@@ -4,10 +4,8 @@ injections are skipped."""
 
 from __future__ import annotations
 
-import http.server
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,40 +48,6 @@ def standalone_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-class _NoAdminHandler(http.server.BaseHTTPRequestHandler):
-    """Answers OData's service document and 404 (plain text) for everything else."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        found = self.path.rstrip("/") == "/Windchill/servlet/odata"
-        body = b'{"value": []}' if found else b"Not Found"
-        self.send_response(200 if found else 404)
-        self.send_header("Content-Type", "application/json" if found else "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = _answer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server_without_admin_api() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoAdminHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_windchill_tests_run_against_a_standalone_mock_with_injections(

@@ -24,6 +24,7 @@ def test_the_marker_configures_profile_seed_rates_and_csrf(pytester: pytest.Pyte
                 windchill.url(doc), json={"Title": "no nonce"}, headers={"If-Match": etag}
             )
             assert response.status_code == 204
+            windchill.clock.advance(1)  # let the indexer rate act (else: a health warning)
 
         def test_unmarked(windchill):
             assert (windchill.config.profile, windchill.config.csrf) == ("thread", True)
@@ -60,6 +61,7 @@ def test_the_marker_merges_its_rates_with_the_option_rates(pytester: pytest.Pyte
         @pytest.mark.windchill(rates={"cache_sync": 0.5})
         def test_rates(windchill):
             assert windchill.config.rates == {"indexer": 2.0, "cache_sync": 0.5}
+            windchill.clock.advance(1)
         """
     )
     pytester.runpytest("--windchill-rate", "indexer=2").assert_outcomes(passed=1)

@@ -1,0 +1,177 @@
+"""Health checks: a windchill test that exercised nothing fails loudly instead of passing.
+
+Modelled on Hypothesis's health checks. A green run must mean something, so the plugin keeps,
+per test, a :class:`TestHealth` record of what its mocks saw, and when the test ends:
+
+* ``unfired_interventions`` (a failure): updates were judged with interventions injected, yet
+  in fewer than :data:`MIN_FIRED_FRACTION` of them (or in none) did an intervention fire on
+  the judged document — the triggers came too late (``before_request=5`` for a client that
+  makes 2 requests, ``at=30`` when time never got there) or hit another document;
+* ``idle_background`` (a warning): the test set background rates on a virtual clock, and
+  virtual time never moved, so no background operation could happen.
+
+Suppress one for a test, as Hypothesis does::
+
+    @pytest.mark.windchill(suppress_health_check=[HealthCheck.unfired_interventions])
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MIN_FIRED_FRACTION",
+    "FailedHealthCheck",
+    "Firing",
+    "HealthCheck",
+    "TestHealth",
+    "WindchillUsageError",
+    "WindchillWarning",
+    "parse_suppressed",
+]
+
+#: The share of judged updates (among those with interventions injected) in which at least
+#: one intervention must fire on the judged document. Below it, most of the search met no
+#: interference: the schedule targets the wrong document or triggers later than the client
+#: gets. One in ten leaves room for generated triggers past a short client's last request.
+MIN_FIRED_FRACTION = 0.1
+_EXAMPLES_SHOWN = 3
+
+
+class HealthCheck(enum.Enum):
+    """The checks a windchill test can fail (or be warned about) when it exercised nothing."""
+
+    #: Interventions were injected but (almost) never fired on the judged document.
+    unfired_interventions = "unfired_interventions"
+    #: Background rates were set on a virtual clock that never moved.
+    idle_background = "idle_background"
+
+
+class WindchillUsageError(ValueError):
+    """The harness was used in a way that would make the test prove nothing; the message says
+    what to do instead."""
+
+
+class FailedHealthCheck(WindchillUsageError):
+    """A test ran, but what it exercised was too little for its verdict to mean anything."""
+
+    def __init__(self, check: HealthCheck, message: str) -> None:
+        suppress = f"@pytest.mark.windchill(suppress_health_check=[HealthCheck.{check.name}])"
+        super().__init__(
+            f"[windchill health check: {check.name}] {message}\n\n"
+            f"If this is intended, suppress the check for this test with {suppress} "
+            "(from pytest_windchill import HealthCheck)."
+        )
+        self.check = check
+
+
+class WindchillWarning(UserWarning):
+    """A windchill setting that has no effect in this test."""
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What became of the interventions injected before one judged update."""
+
+    #: Interventions the test injected into the mock (on any document).
+    injected: int
+    #: Of those, how many fired on the judged document (skipped ones excluded).
+    fired: int
+    #: Each injected intervention that did not fire on the judged document, and why.
+    unfired: tuple[str, ...] = ()
+
+
+def parse_suppressed(value: Any) -> frozenset[HealthCheck]:
+    """The marker's ``suppress_health_check``: a list of :class:`HealthCheck` or their names."""
+    if isinstance(value, HealthCheck | str):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise ValueError(f"suppress_health_check must be a list of HealthCheck, got {value!r}")
+    checks = set()
+    for item in value:
+        if isinstance(item, HealthCheck):
+            checks.add(item)
+        elif isinstance(item, str) and item in HealthCheck.__members__:
+            checks.add(HealthCheck[item])
+        else:
+            known = ", ".join(f"HealthCheck.{c.name}" for c in HealthCheck)
+            raise ValueError(f"unknown health check {item!r}; known: {known}")
+    return frozenset(checks)
+
+
+@dataclass
+class TestHealth:
+    """What one test's mocks saw, for the health checks at its end."""
+
+    __test__ = False  # not a pytest test class
+
+    suppressed: frozenset[HealthCheck] = frozenset()
+    #: Updates judged by ``check_update``.
+    judged: int = 0
+    #: Judged updates with interventions injected into their mock.
+    with_interventions: int = 0
+    #: Of those, updates where at least one intervention fired on the judged document.
+    fired: int = 0
+    #: A few unfired interventions, with the reason, for the message.
+    examples: list[str] = field(default_factory=list)
+    #: Background rates of mocks whose virtual clock never moved.
+    idle_rates: list[Mapping[str, float]] = field(default_factory=list)
+
+    def record_judgement(self, firing: Firing) -> None:
+        self.judged += 1
+        if not firing.injected:
+            return
+        self.with_interventions += 1
+        if firing.fired:
+            self.fired += 1
+            return
+        for line in firing.unfired:
+            if len(self.examples) < _EXAMPLES_SHOWN and line not in self.examples:
+                self.examples.append(line)
+
+    def record_idle_background(self, rates: Mapping[str, float]) -> None:
+        self.idle_rates.append(dict(rates))
+
+    @property
+    def required(self) -> int:
+        """How many judged updates must have met a fired intervention."""
+        return max(1, math.ceil(MIN_FIRED_FRACTION * self.with_interventions))
+
+    def failure(self) -> FailedHealthCheck | None:
+        """The health check this test fails, if any (suppressed ones never)."""
+        check = HealthCheck.unfired_interventions
+        if check in self.suppressed or not self.with_interventions:
+            return None
+        if self.fired >= self.required:
+            return None
+        examples = "".join(f"\n  - {line}" for line in self.examples)
+        return FailedHealthCheck(
+            check,
+            f"{self.with_interventions} judged update(s) ran with interventions injected, but "
+            f"only {self.fired} met one that fired on the document judged (at least "
+            f"{self.required} needed: {MIN_FIRED_FRACTION:.0%}). The other updates met no "
+            f"interference, so their verdicts prove little. Interventions that never fired:"
+            f"{examples}\n"
+            "To fix it: trigger within the requests your client makes (a GET and a PATCH are "
+            "requests 1 and 2: before_request=1 or 2); use at= times the test reaches (virtual "
+            "time moves only when the client sleeps or the test advances the clock); and judge "
+            "the document the interventions target (scenario(schedule, documents={...}) makes "
+            "scenario document 0, or give a step document=i).",
+        )
+
+    def warnings(self) -> list[str]:
+        if HealthCheck.idle_background in self.suppressed or not self.idle_rates:
+            return []
+        rates = ", ".join(f"{k}={v:g}/s" for k, v in sorted(self.idle_rates[0].items()) if v)
+        return [
+            f"[windchill health check: idle_background] background rates ({rates}) were set, "
+            f"but virtual time never moved in {len(self.idle_rates)} mock(s) of this test, so "
+            "no background operation could happen. Virtual time moves when the client sleeps "
+            "(time.sleep is virtual under the fixtures) or the test calls "
+            "mock.clock.advance(seconds); or use clock='system' for wall time. Suppress with "
+            "@pytest.mark.windchill(suppress_health_check=[HealthCheck.idle_background])."
+        ]

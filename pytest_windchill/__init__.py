@@ -11,6 +11,9 @@ from __future__ import annotations
 from .checks import ConcurrencyViolation, check_update
 from .client import DocumentUpdater, RetryPolicy, UpdateResult
 from .handle import WindchillMock
+from .health import FailedHealthCheck, HealthCheck, WindchillUsageError, WindchillWarning
+from .outcomes import Outcome
+from .rules import ServerRules
 from .scenarios import Scenario, WindchillFactory
 from .schedules import ConflictSchedule, Step
 from .stateful import WindchillStateMachine
@@ -19,12 +22,18 @@ __all__ = [
     "ConcurrencyViolation",
     "ConflictSchedule",
     "DocumentUpdater",
+    "FailedHealthCheck",
+    "HealthCheck",
+    "Outcome",
     "RetryPolicy",
     "Scenario",
+    "ServerRules",
     "Step",
     "UpdateResult",
     "WindchillFactory",
     "WindchillMock",
     "WindchillStateMachine",
+    "WindchillUsageError",
+    "WindchillWarning",
     "check_update",
 ]

@@ -59,6 +59,9 @@ class ServerRules:
         p = self.profile
         if ignore_version_check and p.honour_ignore_version_check:
             return None
+        if if_match == "current" and p.weak_etags and not p.weak_comparison:
+            # RFC 9110: a weak tag never matches strongly, not even the current one.
+            if_match = "stale_same_iteration"
         if self.checks_if_match:
             if if_match == "absent":
                 if p.require_if_match or (p.honour_update_mode and optimistic):

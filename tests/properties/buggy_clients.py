@@ -507,3 +507,56 @@ def applies_again_after_a_lost_response(
         if current.version != base.version:
             return "review"
     return "failed"
+
+
+# ------------------------------------------------- bugs that only a profile's knobs reveal
+
+
+@reports_failure
+def never_sends_if_match(
+    session: requests.Session,
+    service_root: str,
+    doc_id: str,
+    changes: Mapping[str, Any],
+    sleep: Sleep,
+) -> str:
+    """Bug where ETags exist: "PTC documents no ETags" — never sends ``If-Match``. Right
+    against a server that sends none (``wrs``), last-write-wins against one that does."""
+    wrs = Wrs(session, service_root, doc_id, sleep)
+    wrs.read()
+    for attempt in range(1, MAX_RETRIES + 2):
+        response = wrs.patch(changes, None)
+        if response.ok:
+            return "applied"
+        if checked_out(response) or response.status_code not in RETRYABLE:
+            return "failed"
+        if attempt > MAX_RETRIES:
+            return "failed"
+        sleep(delay(attempt, response))
+        wrs.read()
+    return "failed"
+
+
+@reports_failure
+def waits_only_after_409(
+    session: requests.Session,
+    service_root: str,
+    doc_id: str,
+    changes: Mapping[str, Any],
+    sleep: Sleep,
+) -> str:
+    """Bug where the busy status is not 409: "409 means wait, anything else means read again
+    and retry now". Right where a background operation answers 409 (``thread``), a retry
+    storm where it answers another status (a busy window reported as 423 Locked)."""
+    wrs = Wrs(session, service_root, doc_id, sleep)
+    current = wrs.read()
+    for attempt in range(1, MAX_RETRIES + 2):
+        response = wrs.patch(changes, current.etag)
+        if response.ok:
+            return "applied"
+        if checked_out(response) or attempt > MAX_RETRIES:
+            return "failed"
+        if response.status_code == 409:
+            sleep(delay(attempt, response))
+        current = wrs.read()
+    return "failed"

@@ -27,6 +27,7 @@ from buggy_clients import (
     drops_if_match_on_retry,
     leaves_the_document_checked_out,
     merges_against_the_current_state,
+    never_sends_if_match,
     patches_the_whole_entity,
     reports_a_lost_response_as_failed,
     reports_success_on_409,
@@ -34,6 +35,7 @@ from buggy_clients import (
     retries_until_it_succeeds,
     retries_with_the_stale_etag,
     retries_without_backoff,
+    waits_only_after_409,
 )
 from hypothesis import HealthCheck, Phase, given, settings
 
@@ -128,6 +130,7 @@ def search(
     actions: tuple[str, ...] = ACTION_KINDS,
     max_request: int = 8,
     profile: str = "thread",
+    overrides: Mapping[str, Any] | None = None,
 ) -> None:
     """Run ``client`` under up to 200 generated schedules; the checker judges each update.
 
@@ -139,7 +142,7 @@ def search(
     @given(schedule=conflict_schedules(actions=actions, max_request=max_request))
     def judge(schedule: ConflictSchedule) -> None:
         seen.tried.append(schedule)
-        with factory.scenario(schedule, profile=profile) as mock:
+        with factory.scenario(schedule, profile=profile, overrides=dict(overrides or {})) as mock:
             outcome = client(mock.session, mock.service_root, mock.doc, changes, mock.sleep)
             try:
                 mock.check_update(mock.doc, changes, outcome)
@@ -197,3 +200,87 @@ def test_the_correct_baseline_passes_the_same_search(
 
     assert seen.first_failure is None
     assert len(seen.tried) >= 100  # it really was searched
+
+
+# ------------------------------------------ bugs caught only because the checker reads knobs
+
+
+@dataclass(frozen=True)
+class KnobBug:
+    """A client right under one set of knobs and wrong under another: only a checker that
+    judges by the knobs in force (not by the profile's name) tells the two apart."""
+
+    client: UpdateFunction
+    property: str
+    profile: str
+    #: Knobs under which the client is right...
+    right: Mapping[str, Any]
+    #: ...and knobs under which the same client is wrong.
+    wrong: Mapping[str, Any]
+    actions: tuple[str, ...]
+    changes: Mapping[str, Any] = field(default_factory=lambda: TITLE)
+    max_request: int = 4
+
+
+KNOB_BUGS = [
+    # wrs overridden to send ETags and refuse stale ones: a PATCH without If-Match is now a
+    # choice, and the checker must flag it although the profile is called "wrs". (Under plain
+    # wrs no PATCH protects against another user's edit — that calls for a check-out — so
+    # both searches leave edits out.)
+    KnobBug(
+        never_sends_if_match,
+        "unconditional-write",
+        "wrs",
+        right={},
+        wrong={
+            "emit_etags": True,
+            "stale_same_iteration_status": 409,
+            "stale_new_iteration_status": 412,
+        },
+        actions=("micro_update", "lifecycle_change", "fault", "latency"),
+    ),
+    # A busy window answered with 423: the checker must ask for backoff after the profile's
+    # busy status, whatever its number.
+    KnobBug(
+        waits_only_after_409,
+        "backoff",
+        "thread",
+        right={},
+        wrong={"busy_status": 423},
+        actions=("micro_update",),
+    ),
+]
+
+
+@pytest.mark.parametrize("bug", KNOB_BUGS, ids=lambda bug: bug.client.__name__)
+def test_a_client_right_under_some_knobs_is_caught_under_others(
+    windchill_factory: WindchillFactory, bug: KnobBug
+) -> None:
+    right = Search()
+    search(
+        windchill_factory,
+        bug.client,
+        bug.changes,
+        right,
+        actions=bug.actions,
+        max_request=bug.max_request,
+        profile=bug.profile,
+        overrides=bug.right,
+    )
+    assert right.first_failure is None
+    assert len(right.tried) >= 100  # it really was searched
+
+    wrong = Search()
+    with pytest.raises(ConcurrencyViolation) as caught:
+        search(
+            windchill_factory,
+            bug.client,
+            bug.changes,
+            wrong,
+            actions=bug.actions,
+            max_request=bug.max_request,
+            profile=bug.profile,
+            overrides=bug.wrong,
+        )
+    assert caught.value.property == bug.property, str(caught.value)
+    assert len(wrong.tried[-1]) <= 3

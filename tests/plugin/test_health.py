@@ -1,0 +1,458 @@
+"""A green run must mean something: each way a windchill test could pass while exercising
+nothing fails loudly (or warns) and says what to do instead."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+STRICT_INI = "[pytest]\nfilterwarnings = error\naddopts = -p no:randomly\n"
+
+# A client that never merges: on a refusal it re-reads and sends its changes again.
+NAIVE_CLIENT = """
+def naive_update(mock, doc, changes):
+    session = mock.session
+    nonce = session.get(mock.service_root + "/PTC/GetCSRFToken()").json()["NonceValue"]
+    for _ in range(2):
+        etag = session.get(mock.url(doc)).headers["ETag"]
+        headers = {"CSRF_NONCE": nonce, "If-Match": etag}
+        if session.patch(mock.url(doc), json=changes, headers=headers).ok:
+            return "applied"
+    return "failed"
+"""
+
+
+# ---------------------------------------------------------------- an external server
+
+
+def test_an_unreachable_windchill_url_is_a_usage_error_not_a_skip(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_remote(windchill):\n    pass\n")
+
+    result = pytester.runpytest("--windchill-url", "http://127.0.0.1:1")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*windchill url from command line --windchill-url: cannot reach http://127.0.0.1:1*"]
+    )
+    assert "skipped" not in result.stdout.str()
+
+
+def test_a_reachable_url_without_the_admin_api_still_runs(
+    pytester: pytest.Pytester, server_without_admin_api: str
+) -> None:
+    pytester.makepyfile(
+        "def test_remote(windchill):\n"
+        "    assert windchill.session.get(windchill.service_root).status_code == 200\n"
+    )
+
+    pytester.runpytest("--windchill-url", server_without_admin_api).assert_outcomes(passed=1)
+
+
+def test_xdist_workers_cannot_share_a_windchill_url(
+    pytester: pytest.Pytester, server_without_admin_api: str
+) -> None:
+    pytester.makepyfile("def test_remote(windchill):\n    pass\n")
+
+    result = pytester.runpytest_subprocess("-n", "2", "--windchill-url", server_without_admin_api)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cannot be shared by pytest-xdist workers*Run without -n*"])
+
+
+def test_the_live_server_fixture_refuses_to_sit_beside_a_windchill_url(
+    pytester: pytest.Pytester, server_without_admin_api: str
+) -> None:
+    pytester.makepyfile("def test_live(windchill_live_server):\n    pass\n")
+
+    result = pytester.runpytest("--windchill-url", server_without_admin_api)
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*windchill_live_server starts a local mock*Use windchill_server (it follows the URL)*"]
+    )
+
+
+# ---------------------------------------------------------------- the marker
+
+
+def test_a_marker_on_a_test_without_windchill_fixtures_warns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.windchill(profile="odata")
+        def test_plain():
+            pass
+
+        @pytest.mark.windchill(profile="odata")
+        def test_with_fixture(windchill_config):
+            assert windchill_config.profile == "odata"
+        """
+    )
+
+    result = pytester.runpytest("-W", "default")
+
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*WindchillWarning: @pytest.mark.windchill on test_plain has no effect*"]
+    )
+
+
+def test_the_marker_reaches_factory_scenarios(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.windchill(profile="odata")
+        def test_marked(windchill_factory):
+            with windchill_factory.scenario() as mock:
+                assert mock.config.profile == "odata"
+            with windchill_factory.scenario(profile="wrs") as mock:
+                assert mock.config.profile == "wrs"  # the scenario's own keyword wins
+
+        def test_unmarked(windchill_factory):
+            with windchill_factory.scenario() as mock:
+                assert mock.config.profile == "thread"
+        """
+    )
+
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_the_marker_error_lists_every_known_key(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.windchill(colour="red")
+        def test_bad(windchill):
+            pass
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*unknown configuration key(s) [[]'colour'[]]*'clock'*"])
+    result.stdout.fnmatch_lines(["*'suppress_health_check'*"])
+
+
+# ---------------------------------------------------------------- untargeted documents
+
+
+def test_judging_a_document_the_schedule_never_targets_is_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+import pytest
+from pytest_windchill.health import WindchillUsageError
+from pytest_windchill.schedules import concurrent_edit
+
+def test_own_document(windchill_factory):
+    schedule = [concurrent_edit(before_request=2, changes={"Title": "theirs"})]
+    with windchill_factory.scenario(schedule) as mock:
+        mine = mock.create_document(Name="Mine")
+        outcome = naive_update(mock, mine, {"Title": "ours"})
+        with pytest.raises(WindchillUsageError) as caught:
+            mock.check_update(mine, {"Title": "ours"}, outcome)
+    message = str(caught.value)
+    assert "never targets this document" in message
+    assert "documents={...properties...}" in message
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_with_no_scenario_documents_the_schedule_follows_the_first_one_created(
+    pytester: pytest.Pytester,
+) -> None:
+    # The trap: the naive client passes on a document the schedule never touches. With
+    # documents=0 the schedule follows the test's own document, and the client is caught.
+    pytester.makeini(STRICT_INI)
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+import pytest
+from pytest_windchill.checks import ConcurrencyViolation
+from pytest_windchill.schedules import concurrent_edit
+
+def test_follows(windchill_factory):
+    schedule = [concurrent_edit(before_request=2, changes={"Title": "theirs"})]
+    with windchill_factory.scenario(schedule, documents=0) as mock:
+        mine = mock.create_document(Name="Mine")
+        assert mock.doc == mine
+        outcome = naive_update(mock, mine, {"Title": "ours"})
+        with pytest.raises(ConcurrencyViolation) as caught:
+            mock.check_update(mine, {"Title": "ours"}, outcome)
+    assert caught.value.property == "lost-update"
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_scenario_misuse_gets_messages_that_say_what_to_do(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+from pytest_windchill.health import WindchillUsageError
+from pytest_windchill.schedules import micro_update
+
+def test_no_document_yet(windchill_factory):
+    with windchill_factory.scenario(documents=0) as mock:
+        with pytest.raises(WindchillUsageError, match="create one with mock.create_document"):
+            mock.doc
+
+def test_a_plain_list_is_a_schedule(windchill_factory):
+    with windchill_factory.scenario([micro_update(before_request=1)]) as mock:
+        assert len(mock.schedule) == 1
+        mock.session.get(mock.url(mock.doc))
+        assert [e.op for e in mock.journal if e.type == "background"] == ["micro_update"]
+
+def test_a_list_of_something_else_is_refused(windchill_factory):
+    with pytest.raises(TypeError, match="a schedule is a list of steps"):
+        with windchill_factory.scenario(["micro_update"]):
+            pass
+
+def test_a_step_whose_document_never_appears(windchill_factory):
+    with pytest.raises(WindchillUsageError, match=r"never found their document.*had 1"):
+        with windchill_factory.scenario([micro_update(document=1)], documents=0) as mock:
+            mock.create_document()
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=4)
+
+
+# ---------------------------------------------------------------- unfired interventions
+
+UNFIRED_PROPERTY_TEST = """
+import pytest
+from hypothesis import given, settings, strategies as st
+from pytest_windchill.schedules import concurrent_edit
+
+{marker}
+@settings(max_examples=20, database=None)
+@given(trigger=st.integers({low}, {high}))
+def test_property(windchill_factory, trigger):
+    schedule = [concurrent_edit(before_request=trigger, changes={{"Description": "theirs"}})]
+    with windchill_factory.scenario(schedule) as mock:
+        outcome = naive_update(mock, mock.doc, {{"Title": "ours"}})
+        mock.check_update(mock.doc, {{"Title": "ours"}}, outcome)
+"""
+
+
+def test_a_property_test_whose_interventions_never_fire_fails_its_health_check(
+    pytester: pytest.Pytester,
+) -> None:
+    # The naive client makes 2 requests on the document: request 5 and later never come.
+    pytester.makepyfile(NAIVE_CLIENT + UNFIRED_PROPERTY_TEST.format(marker="", low=5, high=9))
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*FailedHealthCheck: [[]windchill health check: unfired_interventions[]] 5 judged "
+            "update(s) ran with interventions injected, but only 0 met one that fired*",
+            "*concurrent_edit(before_request=*) on OR:wt.doc.WTDocument:164057: still pending: "
+            "the document got only 2 client request(s)*",
+            "*To fix it: trigger within the requests your client makes*",
+            "*suppress_health_check=[[]HealthCheck.unfired_interventions[]]*",
+        ]
+    )
+
+
+def test_the_unfired_check_can_be_suppressed_explicitly(pytester: pytest.Pytester) -> None:
+    marker = (
+        "@pytest.mark.windchill(suppress_health_check=['unfired_interventions'])\n"
+        "@pytest.mark.usefixtures('windchill_factory')"
+    )
+    pytester.makepyfile(NAIVE_CLIENT + UNFIRED_PROPERTY_TEST.format(marker=marker, low=5, high=9))
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_interventions_that_fire_in_enough_examples_pass_the_health_check(
+    pytester: pytest.Pytester,
+) -> None:
+    # Triggers 1..9: request 1 and 2 exist, so some examples fire. The edit lands on
+    # Description, which the naive client does not write: nothing is lost, all pass.
+    pytester.makepyfile(NAIVE_CLIENT + UNFIRED_PROPERTY_TEST.format(marker="", low=1, high=9))
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_threshold_is_a_tenth_of_the_examples_with_interventions() -> None:
+    from pytest_windchill.health import MIN_FIRED_FRACTION, Firing, TestHealth
+
+    health = TestHealth()
+    for _ in range(29):
+        health.record_judgement(Firing(injected=1, fired=0, unfired=("x: pending",)))
+    health.record_judgement(Firing(injected=0, fired=0))  # no interventions: not counted
+    assert health.with_interventions == 29
+    assert MIN_FIRED_FRACTION == 0.1
+    assert health.required == 3
+    health.record_judgement(Firing(injected=1, fired=1))
+    health.record_judgement(Firing(injected=1, fired=1))
+    assert health.failure() is not None  # 2 of 31 fired: fewer than 4
+    health.record_judgement(Firing(injected=1, fired=1))
+    health.record_judgement(Firing(injected=1, fired=1))
+    assert health.required == 4
+    assert health.failure() is None  # 4 of 33
+
+
+def test_a_test_without_interventions_has_nothing_to_fire(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+def test_quiet(windchill_factory):
+    with windchill_factory.scenario() as mock:
+        outcome = naive_update(mock, mock.doc, {"Title": "ours"})
+        mock.check_update(mock.doc, {"Title": "ours"}, outcome)
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_interventions_on_another_document_do_not_count_as_fired(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+def test_elsewhere(windchill):
+    mine = windchill.create_document(Name="Mine")
+    other = windchill.create_document(Name="Other")
+    windchill.concurrent_edit(other, {"Title": "theirs"}, before_request=1)
+    outcome = naive_update(windchill, mine, {"Title": "ours"})
+    windchill.check_update(mine, {"Title": "ours"}, outcome)
+"""
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*concurrent_edit(before_request=1) on OR:*164059: it targets OR:*164059, not the "
+         "judged document OR:*164057*"]
+    )  # fmt: skip
+
+
+def test_a_violation_report_says_when_no_intervention_fired() -> None:
+    from mock_server.config import MockConfig
+    from pytest_windchill.checks import ConcurrencyViolation
+    from pytest_windchill.scenarios import WindchillFactory
+    from pytest_windchill.schedules import micro_update
+
+    factory = WindchillFactory(MockConfig)
+    with factory.scenario([micro_update(at=30)]) as mock:
+        # A PATCH without If-Match on a document nobody touched: unconditional, and reported
+        # as a failure although it was applied.
+        session = mock.session
+        nonce = session.get(f"{mock.service_root}/PTC/GetCSRFToken()").json()["NonceValue"]
+        assert session.patch(
+            mock.url(mock.doc), json={"Title": "x"}, headers={"CSRF_NONCE": nonce}
+        ).ok
+        with pytest.raises(ConcurrencyViolation) as caught:
+            mock.check_update(mock.doc, {"Title": "x"}, "applied")
+    report = str(caught.value)
+    assert caught.value.property == "unconditional-write"
+    assert (
+        "Note: none of the 1 intervention(s) injected fired on OR:wt.doc.WTDocument:164057"
+        in report
+    )
+    pending = "still pending: virtual time reached only t=0s"
+    assert f"micro_update(at=30) on {mock.doc}: {pending}" in report
+
+
+# ---------------------------------------------------------------- idle background
+
+
+def test_rates_on_a_virtual_clock_that_never_moves_warn(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.windchill(rates={"indexer": 5.0})
+        def test_quick_updates(windchill, windchill_client):
+            doc = windchill.create_document()
+            for i in range(20):
+                assert windchill_client.update(doc, {"Title": f"t{i}"}).status == "applied"
+            assert windchill.metrics["background"] == {}
+
+        @pytest.mark.windchill(rates={"indexer": 5.0})
+        def test_time_moves(windchill):
+            doc = windchill.create_document()
+            windchill.clock.advance(2)
+            windchill.session.get(windchill.url(doc))
+            assert windchill.metrics["background"]["indexer"] > 0
+
+        @pytest.mark.windchill(rates={"indexer": 5.0}, suppress_health_check=["idle_background"])
+        def test_suppressed(windchill):
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-W", "default")
+
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_quick_updates*",
+            "*WindchillWarning: [[]windchill health check: idle_background[]] background rates "
+            "(indexer=5/s) were set, but virtual time never moved*",
+        ]
+    )
+
+
+def test_idle_background_in_scenarios_warns_once_per_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_scenarios(windchill_factory):
+            for _ in range(3):
+                with windchill_factory.scenario(rates={"cache_sync": 1.0}) as mock:
+                    mock.session.get(mock.url(mock.doc))
+        """
+    )
+
+    result = pytester.runpytest("-W", "default")
+
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*never moved in 3 mock(s) of this test*"])
+
+
+# ---------------------------------------------------------------- the terminal summary
+
+
+def test_the_summary_counts_retries_within_an_update_not_separate_updates(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_twenty_updates(windchill, windchill_client):
+            doc = windchill.create_document()
+            for i in range(20):
+                assert windchill_client.update(doc, {"Title": f"t{i}"}).status == "applied"
+
+        def test_one_retry(windchill, windchill_client):
+            doc = windchill.create_document()
+            windchill.micro_update(doc, before_request=2)
+            result = windchill_client.update(doc, {"Title": "x"})
+            assert (result.status, result.conflicts) == ("applied", [409])
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["mocks: 2, client requests: *, conflicts (409/412): 1 (*), PATCH retries: 1"]
+    )

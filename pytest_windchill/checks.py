@@ -104,7 +104,7 @@ def check_update(
     events: Sequence[Event],
     doc_id: str,
     changes: Mapping[str, Any],
-    outcome: UpdateResult | str,
+    outcome: UpdateResult | Outcome,
     *,
     user: str = "wcadmin",
     profile: Profile | str = "thread",
@@ -307,13 +307,16 @@ class _Judge:
                     "truthful-outcome",
                     f"the client reported {self.outcome!r}, but none of its writes was applied "
                     f"and the server holds {_subset(final, self.changes)}, not "
-                    f"{self.changes}",
+                    f"{self.changes} (at t={self._end_time():g}s). Report success only for a "
+                    "2xx answer to your own write, or after a read that shows your values",
                 )
             if not held and not self._overwritten_later(final):
                 return (
                     "truthful-outcome",
                     f"the client reported {self.outcome!r}, but the server holds "
-                    f"{_subset(final, self.changes)}, not {self.changes}",
+                    f"{_subset(final, self.changes)}, not {self.changes} (at "
+                    f"t={self._end_time():g}s). Report success only for a 2xx answer to your "
+                    "own write, or after a read that shows your values",
                 )
             return None
         if client_wrote and held and not self._could_not_learn():
@@ -326,10 +329,18 @@ class _Judge:
             )
             return (
                 "truthful-outcome",
-                f"the client reported {self.outcome!r}, but its write is on the server "
-                f"({_subset(final, self.changes)}){hint}",
+                f"the client reported {self.outcome!r}, but its write at "
+                f"t={self.writes()[-1].invoke.t:g}s is on the server "
+                f"({_subset(final, self.changes)}){hint or '; report what the server holds'}",
             )
         return None
+
+    def _end_time(self) -> float:
+        """When the client's last operation ended (its last request, if none ended)."""
+        ends = [o.end.t for o in self.ops if o.end is not None]
+        if ends:
+            return max(ends)
+        return self.ops[-1].invoke.t if self.ops else 0.0
 
     def _could_not_learn(self) -> bool:
         """Every applied write lost its response, and every read the client tried afterwards
@@ -398,8 +409,10 @@ class _Judge:
         if attempts > allowed:
             return (
                 "bounded-effort",
-                f"{attempts} PATCH attempts on the document; the policy allows "
-                f"{allowed} (max_retries={self.policy.max_retries} plus the first)",
+                f"{attempts} PATCH attempts on the document (t={self.patches()[0].invoke.t:g}s "
+                f"to t={self.patches()[-1].invoke.t:g}s); the policy allows "
+                f"{allowed} (max_retries={self.policy.max_retries} plus the first). Stop "
+                "after the last retry: report 'failed', or fall back to check-out",
             )
         return None
 
@@ -425,22 +438,25 @@ class _Judge:
                     f"retry {number} came {gap:.3f}s after the "
                     f"{'lost response' if previous.outcome == 'info' else failure.status} at "
                     f"t={failure.t:g}s; the policy's backoff{after} asks for at least "
-                    f"{minimum:.3f}s",
+                    f"{minimum:.3f}s (retries are numbered from 1 over every PATCH after the "
+                    "first, a merge after a 412 included). Sleep the policy's delay before "
+                    "retrying",
                 )
         return None
 
     def lock_hygiene(self) -> tuple[str, str] | None:
-        held = 0
+        held, held_since = 0, 0.0
         for op in self.ops:
             if op.op == "check_out" and op.applied:
                 held += 1
+                held_since = op.invoke.t
             elif op.op in ("check_in", "undo_check_out") and op.applied:
                 held = max(0, held - 1)
         if held:
             return (
                 "lock-hygiene",
-                f"the client ({self.user}) left the document checked out; undo the check-out "
-                "when anything after it fails",
+                f"the client ({self.user}) checked the document out at t={held_since:g}s "
+                "and left it checked out; undo the check-out when anything after it fails",
             )
         return None
 
@@ -498,10 +514,12 @@ class _Judge:
             return None
         return (
             "liveness",
-            f"the client gave up after {len(failures)} failed request(s), although the "
-            f"interference ({interference} event(s)) is within what its policy "
-            f"(max_retries={self.policy.max_retries}) can ride out and nobody else held the "
-            "document checked out",
+            f"the client gave up after {len(failures)} failed request(s) (at "
+            + ", ".join(f"t={o.invoke.t:g}s" for o in failures)
+            + f"), although the interference ({interference} event(s)) is within what its "
+            f"policy (max_retries={self.policy.max_retries}) can ride out and nobody else held "
+            "the document checked out. Retry conflicts, lost responses and transient statuses "
+            "(with backoff) until the policy's retries are spent",
         )
 
 

@@ -40,7 +40,7 @@ from mock_server.http.state import state
 
 from .client.policy import RetryPolicy
 from .health import Firing, TestHealth
-from .outcomes import OUTCOMES, UpdateResult
+from .outcomes import OUTCOMES, Outcome, UpdateResult
 from .rules import ServerRules
 from .schedules import ConflictSchedule
 
@@ -512,7 +512,7 @@ class WindchillMock:
         self,
         doc_id: str,
         changes: Mapping[str, Any],
-        outcome: UpdateResult | str,
+        outcome: UpdateResult | Outcome,
         *,
         policy: RetryPolicy | None = None,
         user: str | None = None,

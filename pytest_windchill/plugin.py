@@ -103,18 +103,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         ) from None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        marker = item.get_closest_marker("windchill")
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if marker is not None and not fixtures & MARKER_FIXTURES:
-            item.warn(
-                WindchillWarning(
-                    f"@pytest.mark.windchill on {item.name} has no effect: the test uses none "
-                    f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
-                    "Request one of them, or remove the marker."
-                )
-            )
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A marker no fixture reads is a warning (an error under ``filterwarnings = error``).
+
+    Warned at set-up, inside the test's own warning capture, so that a strict warnings filter
+    fails this test with the message rather than stopping the collection.
+    """
+    marker = item.get_closest_marker("windchill")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if marker is not None and not fixtures & MARKER_FIXTURES:
+        warnings.warn(
+            WindchillWarning(
+                f"@pytest.mark.windchill on {item.name} has no effect: the test uses none "
+                f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
+                "Request one of them, or remove the marker."
+            ),
+            stacklevel=1,
+        )
 
 
 @pytest.hookimpl(wrapper=True)

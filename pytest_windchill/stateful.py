@@ -42,7 +42,7 @@ from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
-from .outcomes import UpdateResult
+from .outcomes import Outcome, UpdateResult
 from .scenarios import virtual_sleep
 from .strategies import changes as change_sets
 from .strategies import steps
@@ -84,7 +84,7 @@ class WindchillStateMachine(RuleBasedStateMachine):
         user: str,
         doc_id: str,
         changes: dict[str, Any],
-    ) -> UpdateResult | str:
+    ) -> UpdateResult | Outcome:
         """Run one update with the client under test. Default: the reference client."""
         updater = DocumentUpdater(
             session,

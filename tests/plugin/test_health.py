@@ -100,6 +100,13 @@ def test_a_marker_on_a_test_without_windchill_fixtures_warns(pytester: pytest.Py
         ["*WindchillWarning: @pytest.mark.windchill on test_plain has no effect*"]
     )
 
+    strict = pytester.runpytest("-ra", "-W", "error::pytest_windchill.health.WindchillWarning")
+
+    strict.assert_outcomes(passed=1, errors=1)  # that test fails; the others still run
+    strict.stdout.fnmatch_lines(
+        ["*ERROR at setup of test_plain*", "*WindchillWarning*has no effect*"]
+    )
+
 
 def test_the_marker_reaches_factory_scenarios(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
@@ -167,6 +174,32 @@ def test_own_document(windchill_factory):
     )
 
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_scenario_document_an_example_misses_is_left_to_the_health_check(
+    pytester: pytest.Pytester,
+) -> None:
+    # Generated multi-document schedules miss the judged document in some examples: normal
+    # for one example, and counted by the health check across the test.
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+from pytest_windchill.schedules import micro_update
+
+def test_one_example(windchill_factory):
+    schedule = [micro_update(before_request=1, document=1)]
+    with windchill_factory.scenario(schedule, documents=2) as mock:
+        outcome = naive_update(mock, mock.doc, {"Title": "ours"})
+        mock.check_update(mock.doc, {"Title": "ours"}, outcome)
+"""
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*unfired_interventions*", "*micro_update(before_request=1) on *164059: it targets*"]
+    )
 
 
 def test_with_no_scenario_documents_the_schedule_follows_the_first_one_created(

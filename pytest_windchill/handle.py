@@ -276,6 +276,10 @@ class WindchillMock:
         self._injected: list[Intervention] = []
         #: The running test's health record (the plugin sets it; ``None`` outside pytest).
         self.health: TestHealth | None = None
+        self._judged = 0
+        self._met = False
+        self._finished = False
+        self._unfired: list[str] = []
 
     @classmethod
     def in_process(
@@ -530,14 +534,18 @@ class WindchillMock:
             auth = self.session.auth
             user = auth[0] if isinstance(auth, tuple) else "wcadmin"
         events = self.journal
-        firing = self.firing(doc_id, events)
+        firing = self.firing(doc_id, events, user)
         notes = []
         if firing.injected and not firing.fired:
             notes.append(
-                f"none of the {firing.injected} intervention(s) injected fired on {doc_id}, "
-                "so this update met no injected interference:"
-                + "".join(f"\n  - {line}" for line in firing.unfired)
+                f"none of the {firing.injected} intervention(s) injected interfered with this "
+                f"update of {doc_id}:" + "".join(f"\n  - {line}" for line in firing.unfired)
             )
+        self._judged += 1
+        if firing.fired:
+            self._met = True
+        else:
+            self._unfired.extend(line for line in firing.unfired if line not in self._unfired)
         try:
             check_update(
                 events,
@@ -554,50 +562,101 @@ class WindchillMock:
             )
         finally:
             self.record_outcome(outcome)
-            if self.health is not None:
-                self.health.record_judgement(firing)
 
-    def firing(self, doc_id: str, events: list[Event] | None = None) -> Firing:
-        """Which of the interventions injected so far fired on ``doc_id``, and why the others
-        did not (still pending, skipped, or aimed at another document)."""
+    def firing(self, doc_id: str, events: list[Event] | None = None, user: str = "") -> Firing:
+        """Whether the interventions injected so far interfered with ``user``'s update of
+        ``doc_id``, and why the others did not.
+
+        An intervention interferes when the client meets it: a state change after the client's
+        first request on the document, a request action (fault, lost response, latency) that
+        hit a request, or a refusal the client got (a check-out or busy window set up before
+        it started still counts). A change made before the client's first read does not: the
+        client reads its result and meets no conflict.
+        """
         injected = list(self._injected)
         if not injected:
             return Firing(0, 0)
         events = self.journal if events is None else events
         pending = [i for i in self._guard(self._backend.pending) if i.document == doc_id]
-        skipped = [
+        mine = [e for e in events if e.document == doc_id and (not user or e.process == user)]
+        first = min((e.seq for e in mine if e.type == "invoke"), default=None)
+        # State changes: interventions, and micro-updates (journalled as background work).
+        state_events = [
             e
             for e in events
             if e.document == doc_id
-            and e.type == "intervention"
-            and (e.message or "").startswith(SKIPPED_PREFIX)
+            and e.type in ("intervention", "background")
+            and e.process != "setup"
         ]
-        on_doc = [i for i in injected if i.document == doc_id]
-        fired = max(0, len(on_doc) - len(pending) - len(skipped))
-        requests = max(
-            (e.request or 0 for e in events if e.document == doc_id and e.type == "invoke"),
-            default=0,
-        )
+        skipped = [e for e in state_events if (e.message or "").startswith(SKIPPED_PREFIX)]
+        applied = [e for e in state_events if e not in skipped]
+        early = [e for e in applied if first is None or e.seq < first]
+        met = len(applied) - len(early)
+        on_doc_requests = [i for i in injected if i.document == doc_id and i.action.request_action]
+        met += len(on_doc_requests) - sum(1 for i in pending if i.action.request_action)
+        rules = self.rules
+        refused = [
+            e
+            for e in mine
+            if e.type == "info"
+            or (
+                e.type == "fail"
+                and e.status is not None
+                and (e.status == 409 or rules.rides_out(e.status) or e.status >= 500)
+            )
+        ]
+        if early and refused:
+            met += 1  # a check-out or busy window set up before the client came
+        requests = max((e.request or 0 for e in events if e.document == doc_id), default=0)
         reached = self.elapsed
         unfired = [f"{_describe(i)}: {_why_pending(i, requests, reached)}" for i in pending]
         unfired += [f"{e.op} on {doc_id} at t={e.t:g}s: {e.message}" for e in skipped]
+        if not refused:
+            unfired += [
+                f"{e.op} on {doc_id} at t={e.t:g}s: applied before the client's first request "
+                "on the document, so the client read its result and met no conflict"
+                for e in early
+            ]
         unfired += [
             f"{_describe(i)}: it targets {i.document}, not the judged document {doc_id}"
             for i in injected
             if i.document != doc_id
         ]
-        return Firing(len(injected), fired, tuple(unfired))
+        return Firing(len(injected), max(0, met), tuple(unfired))
 
-    def idle_background(self) -> dict[str, float]:
-        """The background rates set on this mock, if virtual time never moved (else {})."""
-        rates = {k: v for k, v in self.config.rates.items() if v > 0}
-        if not rates or not self.virtual_time:
-            return {}
-        try:
-            moved = self._backend.elapsed() > 0
-        except (AdminAPIUnavailable, requests.RequestException):
-            return {}
-        return {} if moved else rates
+    def finish(self, session_rates: Mapping[str, float] | None = None) -> None:
+        """Report this mock to the running test's health record (the fixtures call this when
+        the mock's life ends): whether its interventions interfered with a judged update (or,
+        with none judged, fired at all), and whether background rates set for this test had
+        virtual time to act in."""
+        health = self.health
+        if health is None or self._finished:
+            return
+        self._finished = True
+        if self._injected:
+            if self._judged:
+                health.record_example(self._met, self._unfired)
+            else:
+                pending = self._guard(self._backend.pending)
+                events = self.journal
+                reached = self.elapsed
+
+                def requests_on(doc: str) -> int:
+                    return max((e.request or 0 for e in events if e.document == doc), default=0)
+
+                health.record_example(
+                    len(self._injected) > len(pending),
+                    [f"{_describe(i)}: {_why_pending(i, requests_on(i.document), reached)}"
+                     for i in pending],
+                )  # fmt: skip
+        base = dict(session_rates or {})
+        rates = {k: v for k, v in self.config.rates.items() if v > 0 and base.get(k) != v}
+        if rates and self.virtual_time:
+            try:
+                moved = self._backend.elapsed() > 0
+            except (AdminAPIUnavailable, requests.RequestException):
+                return
+            health.record_background(rates, moved=moved)
 
     def record_outcome(self, outcome: UpdateResult | str) -> None:
         """Count an update's outcome for the terminal summary, once per ``UpdateResult``."""

@@ -3,12 +3,14 @@
 Modelled on Hypothesis's health checks. A green run must mean something, so the plugin keeps,
 per test, a :class:`TestHealth` record of what its mocks saw, and when the test ends:
 
-* ``unfired_interventions`` (a failure): updates were judged with interventions injected, yet
-  in fewer than :data:`MIN_FIRED_FRACTION` of them (or in none) did an intervention fire on
-  the judged document — the triggers came too late (``before_request=5`` for a client that
-  makes 2 requests, ``at=30`` when time never got there) or hit another document;
-* ``idle_background`` (a warning): the test set background rates on a virtual clock, and
-  virtual time never moved, so no background operation could happen.
+* ``unfired_interventions`` (a failure): examples (mocks) ran with interventions injected, yet
+  in fewer than :data:`MIN_FIRED_FRACTION` of them (or in none) did an intervention interfere
+  with the update judged — the triggers came too late (``before_request=5`` for a client that
+  makes 2 requests, ``at=30`` when time never got there), too early (a change before the
+  client's first read, which it simply reads), or hit another document;
+* ``idle_background`` (a warning): the test set background rates (marker or scenario) on a
+  virtual clock, and virtual time moved in none of its mocks, so no background operation could
+  happen.
 
 Suppress one for a test, as Hypothesis does::
 
@@ -105,40 +107,49 @@ def parse_suppressed(value: Any) -> frozenset[HealthCheck]:
 
 @dataclass
 class TestHealth:
-    """What one test's mocks saw, for the health checks at its end."""
+    """What one test's mocks saw, for the health checks at its end.
+
+    An *example* is one mock: a ``windchill_factory.scenario()`` block (one Hypothesis
+    example) or a ``windchill``/``windchill_server`` fixture.
+    """
 
     __test__ = False  # not a pytest test class
 
     suppressed: frozenset[HealthCheck] = frozenset()
-    #: Updates judged by ``check_update``.
-    judged: int = 0
-    #: Judged updates with interventions injected into their mock.
+    #: Examples whose mock had interventions injected.
     with_interventions: int = 0
-    #: Of those, updates where at least one intervention fired on the judged document.
+    #: Of those, examples in which an intervention interfered with a judged update (or, where
+    #: nothing was judged, fired at all).
     fired: int = 0
-    #: A few unfired interventions, with the reason, for the message.
+    #: A few interventions that never interfered, with the reason, for the message.
     examples: list[str] = field(default_factory=list)
-    #: Background rates of mocks whose virtual clock never moved.
-    idle_rates: list[Mapping[str, float]] = field(default_factory=list)
+    #: Mocks with background rates set for this test (marker or scenario), and how many of
+    #: them saw virtual time move.
+    background_mocks: int = 0
+    background_moved: int = 0
+    background_rates: dict[str, float] = field(default_factory=dict)
+    #: Whether a windchill fixture read the test's marker.
+    marker_read: bool = False
 
-    def record_judgement(self, firing: Firing) -> None:
-        self.judged += 1
-        if not firing.injected:
-            return
+    def record_example(self, fired: bool, unfired: Iterable[str] = ()) -> None:
+        """One mock with interventions: did one of them interfere?"""
         self.with_interventions += 1
-        if firing.fired:
+        if fired:
             self.fired += 1
             return
-        for line in firing.unfired:
+        for line in unfired:
             if len(self.examples) < _EXAMPLES_SHOWN and line not in self.examples:
                 self.examples.append(line)
 
-    def record_idle_background(self, rates: Mapping[str, float]) -> None:
-        self.idle_rates.append(dict(rates))
+    def record_background(self, rates: Mapping[str, float], *, moved: bool) -> None:
+        """One mock with background rates set for this test on a virtual clock."""
+        self.background_mocks += 1
+        self.background_moved += int(moved)
+        self.background_rates.update(rates)
 
     @property
     def required(self) -> int:
-        """How many judged updates must have met a fired intervention."""
+        """How many examples must have met an intervention."""
         return max(1, math.ceil(MIN_FIRED_FRACTION * self.with_interventions))
 
     def failure(self) -> FailedHealthCheck | None:
@@ -151,27 +162,30 @@ class TestHealth:
         examples = "".join(f"\n  - {line}" for line in self.examples)
         return FailedHealthCheck(
             check,
-            f"{self.with_interventions} judged update(s) ran with interventions injected, but "
-            f"only {self.fired} met one that fired on the document judged (at least "
+            f"{self.with_interventions} example(s) ran with interventions injected, but in "
+            f"only {self.fired} did one interfere with the update judged (at least "
             f"{self.required} needed: {MIN_FIRED_FRACTION:.0%}). The other updates met no "
-            f"interference, so their verdicts prove little. Interventions that never fired:"
-            f"{examples}\n"
+            f"interference, so their verdicts prove little. Interventions that never "
+            f"interfered:{examples}\n"
             "To fix it: trigger within the requests your client makes (a GET and a PATCH are "
-            "requests 1 and 2: before_request=1 or 2); use at= times the test reaches (virtual "
-            "time moves only when the client sleeps or the test advances the clock); and judge "
-            "the document the interventions target (scenario(schedule, documents={...}) makes "
-            "scenario document 0, or give a step document=i).",
+            "requests 1 and 2: before_request=2 lands between them); use at= times the test "
+            "reaches (virtual time moves only when the client sleeps or the test advances the "
+            "clock); and judge the document the interventions target "
+            "(scenario(schedule, documents={...}) makes scenario document 0, or give a step "
+            "document=i).",
         )
 
     def warnings(self) -> list[str]:
-        if HealthCheck.idle_background in self.suppressed or not self.idle_rates:
+        """Warnings for settings that had no effect in this test."""
+        check = HealthCheck.idle_background
+        if check in self.suppressed or not self.background_mocks or self.background_moved:
             return []
-        rates = ", ".join(f"{k}={v:g}/s" for k, v in sorted(self.idle_rates[0].items()) if v)
+        rates = ", ".join(f"{k}={v:g}/s" for k, v in sorted(self.background_rates.items()))
         return [
-            f"[windchill health check: idle_background] background rates ({rates}) were set, "
-            f"but virtual time never moved in {len(self.idle_rates)} mock(s) of this test, so "
-            "no background operation could happen. Virtual time moves when the client sleeps "
-            "(time.sleep is virtual under the fixtures) or the test calls "
+            f"[windchill health check: idle_background] background rates ({rates}) were set "
+            f"for this test, but virtual time never moved in its {self.background_mocks} "
+            "mock(s), so no background operation could happen. Virtual time moves when the "
+            "client sleeps (time.sleep is virtual under the fixtures) or the test calls "
             "mock.clock.advance(seconds); or use clock='system' for wall time. Suppress with "
             "@pytest.mark.windchill(suppress_health_check=[HealthCheck.idle_background])."
         ]

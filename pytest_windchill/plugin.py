@@ -24,12 +24,13 @@ import requests
 from mock_server.config import MockConfig
 from mock_server.core.clock import Clock, SystemClock, VirtualClock
 from mock_server.http import create_app, install_state
+from mock_server.http.odata import ROOT
 from mock_server.server import LiveServer
 
 from .client import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
-from .health import TestHealth, WindchillWarning, parse_suppressed
+from .health import FailedHealthCheck, TestHealth, WindchillWarning, parse_suppressed
 from .scenarios import RunStats, WindchillFactory, virtual_sleep
 from .settings import WindchillSettings, add_options, resolve_settings
 from .transport import DEFAULT_BASE_URL, in_process_session
@@ -49,7 +50,8 @@ _CLOCKS = ("virtual", "system")
 MARKER_FIXTURES = frozenset(
     {"windchill", "windchill_server", "windchill_client", "windchill_config", "windchill_factory"}
 )
-_PROBE_TIMEOUT = 10.0
+#: Seconds to connect, and to wait for each read, when the session probes ``--windchill-url``.
+_PROBE_TIMEOUT = (5.0, 10.0)
 
 
 @dataclass
@@ -58,6 +60,9 @@ class _TestContext:
 
     marker: dict[str, Any] = field(default_factory=dict)
     health: TestHealth = field(default_factory=TestHealth)
+    #: The fixture mocks of this test, to report to ``health`` when the body ends.
+    mocks: list[WindchillMock] = field(default_factory=list)
+    session_rates: dict[str, float] = field(default_factory=dict)
 
 
 _CONTEXT = pytest.StashKey[_TestContext]()
@@ -93,32 +98,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     settings = session.config.stash[_SETTINGS]
     if settings.url is None:
         return
+    root = settings.url.rstrip("/")
+    if not root.endswith(ROOT):
+        root += ROOT
+    user, password = _credentials(settings.config())
     try:
-        requests.get(settings.url, timeout=_PROBE_TIMEOUT, allow_redirects=False).close()
+        # stream=True: read the status line and headers only, never a (slow) body.
+        with requests.get(
+            root, auth=(user, password), timeout=_PROBE_TIMEOUT, stream=True
+        ) as response:
+            status = response.status_code
     except requests.RequestException as error:
         raise pytest.UsageError(
             f"windchill url from {settings.sources['url']}: cannot reach {settings.url}: "
             f"{error}. Start the server (windchill-mock serve prints its URL), fix the URL, "
             "or drop the option to use the in-process mock."
         ) from None
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A marker no fixture reads is a warning (an error under ``filterwarnings = error``).
-
-    Warned at set-up, inside the test's own warning capture, so that a strict warnings filter
-    fails this test with the message rather than stopping the collection.
-    """
-    marker = item.get_closest_marker("windchill")
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if marker is not None and not fixtures & MARKER_FIXTURES:
-        warnings.warn(
-            WindchillWarning(
-                f"@pytest.mark.windchill on {item.name} has no effect: the test uses none "
-                f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
-                "Request one of them, or remove the marker."
-            ),
-            stacklevel=1,
+    if status == 401:
+        raise pytest.UsageError(
+            f"windchill url from {settings.sources['url']}: {root} refused the credentials of "
+            f"user {user!r} (HTTP 401). Set WINDCHILL_USER and WINDCHILL_PASSWORD to an "
+            "account of that server."
         )
 
 
@@ -145,20 +145,50 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     result = yield
     context = item.config.stash.get(_CONTEXT, None)
     if context is not None:
+        for mock in context.mocks:  # the fixtures' mocks live on until teardown
+            mock.finish(context.session_rates)
         failure = context.health.failure()
         if failure is not None:
             raise failure
     return result
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed health check is a failure even under ``xfail``: the test proved nothing, so
+    it cannot count as the expected failure either."""
+    report: pytest.TestReport = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, FailedHealthCheck):
+        report.outcome = "failed"
+        if hasattr(report, "wasxfail"):
+            del report.wasxfail
+    return report
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """After the fixtures are torn down: warn about settings that had no effect."""
+    """After the fixtures are torn down: warn about settings that had no effect.
+
+    A marker on the test function itself that no windchill fixture read did nothing (a marker
+    on a class or module is shared by tests that may not need the mock, so it is not warned
+    about). Warned inside the test's own warning capture, so that a strict filter fails this
+    test with the message rather than the collection.
+    """
     result = yield
     context = item.config.stash.get(_CONTEXT, None)
     if context is not None:
         for message in context.health.warnings():
             warnings.warn(WindchillWarning(message), stacklevel=1)
+        own = any(m.name == "windchill" for m in getattr(item, "own_markers", ()))
+        if own and not context.health.marker_read:
+            warnings.warn(
+                WindchillWarning(
+                    f"@pytest.mark.windchill on {item.name} had no effect: the test used none "
+                    f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
+                    "Request one of them, or remove the marker."
+                ),
+                stacklevel=1,
+            )
     return result
 
 
@@ -178,9 +208,11 @@ def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
     marker = request.node.get_closest_marker("windchill")
     if marker is None:
         return {}
+    context = _context(request.config)
+    if context is not None:
+        context.health.marker_read = True
     if marker.args:
         raise pytest.UsageError("@pytest.mark.windchill takes keyword arguments only")
-    context = _context(request.config)
     if context is not None and "__error__" in context.marker:
         raise pytest.UsageError(context.marker["__error__"])
     return dict(marker.kwargs)
@@ -282,12 +314,13 @@ def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[Wi
     handle.on_outcome = stats.record_outcome
     context = _context(request.config)
     handle.health = context.health if context is not None else None
+    if context is not None:
+        context.mocks.append(handle)
+        context.session_rates = dict(_settings(request).rates)
     try:
         with virtual_sleep(handle):
             yield handle
-        rates = handle.idle_background()
-        if rates and handle.health is not None:
-            handle.health.record_idle_background(rates)
+        handle.finish(_settings(request).rates)
     finally:
         if handle.app is not None:  # an external server's journal may not be reachable
             stats.record_mock(handle)
@@ -332,6 +365,8 @@ def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
         marker = context.marker if context is not None else {}
         if "__error__" in marker:
             raise pytest.UsageError(marker["__error__"])
+        if context is not None and marker:
+            context.health.marker_read = True
         if marker.get("clock", "virtual") != "virtual":
             raise pytest.UsageError(
                 "windchill_factory scenarios always run on a virtual clock; "
@@ -344,7 +379,9 @@ def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
         context = _context(config)
         return context.health if context is not None else None
 
-    return WindchillFactory(base, _stats(config), health)
+    factory = WindchillFactory(base, _stats(config), health)
+    factory.session_rates = settings.rates
+    return factory
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -83,11 +83,17 @@ class ServerRules:
 
     @property
     def conditional_writes(self) -> bool:
-        """A client can protect its write with ``If-Match``: the server sends ETags and refuses
-        a stale one. Only then is a write without ``If-Match`` a client's choice, and a fault."""
-        return self.profile.emit_etags and (
-            self.write_status("stale_same_iteration") is not None
-            or self.write_status("stale_new_iteration") is not None
+        """A client can protect its write with ``If-Match``: the server sends ETags, accepts the
+        current one and refuses a stale one. Only then is a write without ``If-Match`` a
+        client's choice, and a fault (weak tags under strong comparison never match, so there
+        a client has no conditional write to make)."""
+        return (
+            self.profile.emit_etags
+            and self.write_status("current") is None
+            and (
+                self.write_status("stale_same_iteration") is not None
+                or self.write_status("stale_new_iteration") is not None
+            )
         )
 
     @property
@@ -117,12 +123,17 @@ class ServerRules:
 
     def needs_backoff(self, status: int) -> bool:
         """A refusal that asks the client to wait before trying again: the profile's busy
-        status (a background operation is in flight), 409, 429 and the server errors — never
-        the new-version status, which asks for a merge, nor a stale-ETag status of a profile
-        without busy windows (``odata``'s 412), after which a fresh read is enough."""
+        status (a background operation is in flight; in ``thread`` 409, which a stale ETag
+        shares), another 409 (a check-out), 429 and the server errors — never the new-version
+        status, which asks for a merge, nor a stale-ETag status that is not also the busy
+        status (``odata``'s 412), after which a fresh read is enough."""
         if status == self.version_moved_status:
             return False
-        return status == self.profile.busy_status or is_backoff_status(status)
+        if status == self.profile.busy_status:
+            return True
+        if status in self.stale_statuses:
+            return False  # a stale ETag without a busy window: a fresh read is enough
+        return is_backoff_status(status)  # 409 (a check-out), 429 and the server errors
 
     def rides_out(self, status: int) -> bool:
         """A refusal a client must ride out (retry, merge or fall back) rather than give up on:

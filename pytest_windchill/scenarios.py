@@ -236,6 +236,8 @@ class WindchillFactory:
         health: Callable[[], TestHealth | None] | None = None,
     ) -> None:
         self._base = base
+        #: Background rates of the whole session (options): not this test's own choice.
+        self.session_rates: Mapping[str, float] = {}
         self.stats = stats if stats is not None else RunStats()
         #: The running test's health record (the plugin provides it).
         self._health = health if health is not None else (lambda: None)
@@ -302,9 +304,7 @@ class WindchillFactory:
                     f"{len(mock.documents)}. Create them (documents=N, or "
                     "mock.create_document(...) inside the block) or target existing ones."
                 )
-            rates = mock.idle_background()
-            if rates and mock.health is not None:
-                mock.health.record_idle_background(rates)
+            mock.finish(self.session_rates)
         finally:
             self.stats.record_mock(mock)
             mock.close()

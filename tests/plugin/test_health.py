@@ -97,14 +97,14 @@ def test_a_marker_on_a_test_without_windchill_fixtures_warns(pytester: pytest.Py
 
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(
-        ["*WindchillWarning: @pytest.mark.windchill on test_plain has no effect*"]
+        ["*WindchillWarning: @pytest.mark.windchill on test_plain had no effect*"]
     )
 
     strict = pytester.runpytest("-ra", "-W", "error::pytest_windchill.health.WindchillWarning")
 
-    strict.assert_outcomes(passed=1, errors=1)  # that test fails; the others still run
+    strict.assert_outcomes(passed=2, errors=1)  # test_plain errors at teardown; both ran
     strict.stdout.fnmatch_lines(
-        ["*ERROR at setup of test_plain*", "*WindchillWarning*has no effect*"]
+        ["*ERROR at teardown of test_plain*", "*WindchillWarning*had no effect*"]
     )
 
 
@@ -160,6 +160,7 @@ import pytest
 from pytest_windchill.health import WindchillUsageError
 from pytest_windchill.schedules import concurrent_edit
 
+@pytest.mark.windchill(suppress_health_check=["unfired_interventions"])
 def test_own_document(windchill_factory):
     schedule = [concurrent_edit(before_request=2, changes={"Title": "theirs"})]
     with windchill_factory.scenario(schedule) as mock:
@@ -292,8 +293,8 @@ def test_a_property_test_whose_interventions_never_fire_fails_its_health_check(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*FailedHealthCheck: [[]windchill health check: unfired_interventions[]] 5 judged "
-            "update(s) ran with interventions injected, but only 0 met one that fired*",
+            "*FailedHealthCheck: [[]windchill health check: unfired_interventions[]] 5 "
+            "example(s) ran with interventions injected, but in only 0 did one interfere*",
             "*concurrent_edit(before_request=*) on OR:wt.doc.WTDocument:164057: still pending: "
             "the document got only 2 client request(s)*",
             "*To fix it: trigger within the requests your client makes*",
@@ -323,22 +324,24 @@ def test_interventions_that_fire_in_enough_examples_pass_the_health_check(
 
 
 def test_the_threshold_is_a_tenth_of_the_examples_with_interventions() -> None:
-    from pytest_windchill.health import MIN_FIRED_FRACTION, Firing, TestHealth
+    from pytest_windchill.health import MIN_FIRED_FRACTION, HealthCheck, TestHealth
 
     health = TestHealth()
     for _ in range(29):
-        health.record_judgement(Firing(injected=1, fired=0, unfired=("x: pending",)))
-    health.record_judgement(Firing(injected=0, fired=0))  # no interventions: not counted
+        health.record_example(False, ["x: pending"])
     assert health.with_interventions == 29
     assert MIN_FIRED_FRACTION == 0.1
     assert health.required == 3
-    health.record_judgement(Firing(injected=1, fired=1))
-    health.record_judgement(Firing(injected=1, fired=1))
-    assert health.failure() is not None  # 2 of 31 fired: fewer than 4
-    health.record_judgement(Firing(injected=1, fired=1))
-    health.record_judgement(Firing(injected=1, fired=1))
+    health.record_example(True)
+    health.record_example(True)
+    assert health.failure() is not None  # 2 of 31 met one: fewer than 4
+    health.record_example(True)
+    health.record_example(True)
     assert health.required == 4
     assert health.failure() is None  # 4 of 33
+    suppressed = TestHealth(frozenset({HealthCheck.unfired_interventions}))
+    suppressed.record_example(False)
+    assert suppressed.failure() is None
 
 
 def test_a_test_without_interventions_has_nothing_to_fire(pytester: pytest.Pytester) -> None:
@@ -399,8 +402,8 @@ def test_a_violation_report_says_when_no_intervention_fired() -> None:
     report = str(caught.value)
     assert caught.value.property == "unconditional-write"
     assert (
-        "Note: none of the 1 intervention(s) injected fired on OR:wt.doc.WTDocument:164057"
-        in report
+        "Note: none of the 1 intervention(s) injected interfered with this update of "
+        "OR:wt.doc.WTDocument:164057" in report
     )
     pending = "still pending: virtual time reached only t=0s"
     assert f"micro_update(at=30) on {mock.doc}: {pending}" in report
@@ -441,7 +444,7 @@ def test_rates_on_a_virtual_clock_that_never_moves_warn(pytester: pytest.Pyteste
         [
             "*test_quick_updates*",
             "*WindchillWarning: [[]windchill health check: idle_background[]] background rates "
-            "(indexer=5/s) were set, but virtual time never moved*",
+            "(indexer=5/s) were set for this test, but virtual time never moved in its 1 mock*",
         ]
     )
 
@@ -459,7 +462,7 @@ def test_idle_background_in_scenarios_warns_once_per_test(pytester: pytest.Pytes
     result = pytester.runpytest("-W", "default")
 
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*never moved in 3 mock(s) of this test*"])
+    result.stdout.fnmatch_lines(["*virtual time never moved in its 3 mock(s)*"])
 
 
 # ---------------------------------------------------------------- the terminal summary
@@ -489,3 +492,239 @@ def test_the_summary_counts_retries_within_an_update_not_separate_updates(
     result.stdout.fnmatch_lines(
         ["mocks: 2, client requests: *, conflicts (409/412): 1 (*), PATCH retries: 1"]
     )
+
+
+# ---------------------------------------------------------------- what counts as interference
+
+
+def test_an_example_counts_once_however_many_updates_it_judges(pytester: pytest.Pytester) -> None:
+    # A batch: eleven documents, one edited by another user; every update judged.
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+def test_batch(windchill):
+    docs = [windchill.create_document(Name=f"D{i}") for i in range(11)]
+    windchill.concurrent_edit(docs[0], {"Description": "theirs"}, before_request=2)
+    for doc in docs:
+        outcome = naive_update(windchill, doc, {"Title": "ours"})
+        windchill.check_update(doc, {"Title": "ours"}, outcome)
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_change_before_the_clients_first_read_does_not_count(pytester: pytest.Pytester) -> None:
+    # The edit lands before the GET: the client reads it and meets no conflict at all.
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+from pytest_windchill.schedules import concurrent_edit
+
+def test_early(windchill_factory):
+    for _ in range(3):
+        schedule = [concurrent_edit(before_request=1, changes={"Title": "theirs"})]
+        with windchill_factory.scenario(schedule) as mock:
+            outcome = naive_update(mock, mock.doc, {"Title": "ours"})
+            mock.check_update(mock.doc, {"Title": "ours"}, outcome)
+"""
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*concurrent_edit on OR:*164057 at t=0s: applied before the client's first request*"]
+    )
+
+
+def test_a_check_out_set_up_before_the_client_came_counts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        NAIVE_CLIENT
+        + """
+from pytest_windchill.schedules import check_out_as
+
+def test_locked(windchill_factory):
+    with windchill_factory.scenario([check_out_as()]) as mock:
+        session = mock.session
+        nonce = session.get(mock.service_root + "/PTC/GetCSRFToken()").json()["NonceValue"]
+        etag = session.get(mock.url(mock.doc)).headers["ETag"]
+        headers = {"CSRF_NONCE": nonce, "If-Match": etag}
+        response = session.patch(mock.url(mock.doc), json={"Title": "ours"}, headers=headers)
+        assert response.status_code == 409  # checked out by another user: give up
+        mock.check_update(mock.doc, {"Title": "ours"}, "failed")
+"""
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_interventions_that_fire_without_any_judgement_still_count(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_unjudged(windchill, windchill_client):
+            doc = windchill.create_document()
+            windchill.concurrent_edit(doc, {"Title": "theirs"}, before_request=5)
+            assert windchill_client.update(doc, {"Description": "ours"}).ok
+
+        def test_unjudged_but_fired(windchill, windchill_client):
+            doc = windchill.create_document()
+            windchill.micro_update(doc, before_request=2)
+            assert windchill_client.update(doc, {"Description": "ours"}).ok
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*_ test_unjudged _*", "*FailedHealthCheck*", "*concurrent_edit(before_request=5)*"]
+    )  # fmt: skip
+
+
+def test_xfail_does_not_hide_a_failed_health_check(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(NAIVE_CLIENT + XFAIL_TEST)
+
+    result = pytester.runpytest("-ra")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*FailedHealthCheck*", "FAILED *test_known_bug*"])
+
+
+XFAIL_TEST = """
+import pytest
+from pytest_windchill.schedules import concurrent_edit
+
+@pytest.mark.xfail(strict=True, reason="a known bug")
+def test_known_bug(windchill_factory):
+    schedule = [concurrent_edit(before_request=9, changes={"Title": "x"})]
+    with windchill_factory.scenario(schedule) as mock:
+        outcome = naive_update(mock, mock.doc, {"Title": "ours"})
+        mock.check_update(mock.doc, {"Title": "ours"}, outcome)
+"""
+
+
+# ---------------------------------------------------------------- idle background, refined
+
+
+def test_idle_background_is_quiet_when_some_mock_of_the_test_moved_time(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_some_move(windchill_factory):
+            for seconds in (0, 0, 3):
+                with windchill_factory.scenario(rates={"indexer": 1.0}) as mock:
+                    mock.clock.advance(seconds)
+        """
+    )
+
+    pytester.runpytest().assert_outcomes(passed=1, warnings=0)
+
+
+def test_session_wide_rates_are_no_test_s_own_choice(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_quick(windchill, windchill_factory):
+            windchill.create_document()
+            with windchill_factory.scenario():
+                pass
+        """
+    )
+
+    result = pytester.runpytest("--windchill-rate", "indexer=0.5")
+
+    result.assert_outcomes(passed=1, warnings=0)
+
+
+# ---------------------------------------------------------------- markers, refined
+
+
+def test_a_marker_read_through_getfixturevalue_is_not_stray(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.windchill(profile="odata")
+
+        def test_helper_without_the_mock():
+            pass
+
+        @pytest.mark.windchill(profile="odata", seed=3)
+        def test_dynamic(request):
+            mock = request.getfixturevalue("windchill")
+            assert (mock.config.profile, mock.config.seed) == ("odata", 3)
+        """
+    )
+
+    pytester.runpytest("-W", "error::pytest_windchill.health.WindchillWarning").assert_outcomes(
+        passed=2
+    )
+
+
+# ---------------------------------------------------------------- the URL probe, refined
+
+
+def test_refused_credentials_are_a_usage_error_not_skips(pytester: pytest.Pytester) -> None:
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="Windchill"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        pytester.makepyfile("def test_remote(windchill):\n    pass\n")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = pytester.runpytest("--windchill-url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*refused the credentials of user 'wcadmin' (HTTP 401)*"])
+
+
+def test_the_probe_reads_no_body(pytester: pytest.Pytester) -> None:
+    # A server that sends its headers, then never the body it announced.
+    import http.server
+    import threading
+
+    release = threading.Event()
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.flush()
+            release.wait(30)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        pytester.makepyfile("def test_nothing():\n    pass\n")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = pytester.runpytest("--windchill-url", url)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+    result.assert_outcomes(passed=1)

@@ -98,6 +98,15 @@ def test_the_checkers_idea_of_a_write_agrees_with_the_mock(
             assert (end, status) in (("ok", 200), ("ok", 204)), (knobs, if_match)
         else:
             assert (end, status) == ("fail", expected), (knobs, if_match)
+            if expected != 428:  # a concurrent change refused it: one of the conflicts
+                assert expected in rules.conflict_statuses
+                stale = if_match.startswith("stale") or (
+                    if_match == "current" and knobs["weak_etags"] and not knobs["weak_comparison"]
+                )
+                if not stale:  # refused for the busy window alone: wait, then retry
+                    assert rules.needs_backoff(expected)
+                if expected == rules.version_moved_status:
+                    assert if_match == "stale_new_iteration"
 
         # The verdict on an unconditional write follows the knobs, not the name.
         unconditional = if_match in ("absent", "any") and end == "ok" and rules.conditional_writes
@@ -187,3 +196,41 @@ def test_a_profile_name_alone_still_judges_by_that_profiles_knobs(
     check_update(events, mock.doc, {"Title": "mine"}, outcome, profile="wrs")
     with pytest.raises(ConcurrencyViolation, match="unconditional-write"):
         check_update(events, mock.doc, {"Title": "mine"}, outcome, profile="thread")
+
+
+def test_a_stale_etag_without_a_busy_window_needs_a_fresh_read_not_a_wait() -> None:
+    rules = ServerRules(profile_named("thread").replace(busy_status=None))
+
+    assert not rules.needs_backoff(409)  # only a stale ETag answers 409 here
+    assert rules.needs_backoff(503)
+    assert ServerRules.of("thread").needs_backoff(409)  # may be a busy window: wait
+
+
+def test_weak_tags_under_strong_comparison_leave_no_conditional_write() -> None:
+    rules = ServerRules(profile_named("thread").replace(weak_etags=True))
+
+    assert rules.write_status("current") == 409  # even the current tag never matches
+    assert not rules.conditional_writes  # so If-Match: * is no fault of the client's
+
+
+def test_an_immediate_retry_after_a_409_without_busy_windows_is_no_backoff_fault(
+    windchill_factory: WindchillFactory,
+) -> None:
+    with windchill_factory.scenario(overrides={"busy_status": None}) as mock:
+        mock.micro_update(mock.doc, before_request=2)
+        stale = mock.session.get(mock.url(mock.doc)).headers["ETag"]
+        nonce = _nonce(mock)
+        refused = mock.session.patch(
+            mock.url(mock.doc),
+            json={"Title": "mine"},
+            headers={"If-Match": stale, "CSRF_NONCE": nonce},
+        )
+        assert refused.status_code == 409
+        fresh = mock.session.get(mock.url(mock.doc)).headers["ETag"]
+        assert mock.session.patch(
+            mock.url(mock.doc),
+            json={"Title": "mine"},
+            headers={"If-Match": fresh, "CSRF_NONCE": nonce},
+        ).ok
+
+        mock.check_update(mock.doc, {"Title": "mine"}, "applied")  # no violation

@@ -35,7 +35,6 @@ The message shows the schedule as Python, the seed to replay, and an ASCII timel
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -43,7 +42,9 @@ from mock_server.core.journal import SKIPPED_PREFIX, Event
 from mock_server.core.profiles import Profile
 
 from .client.policy import RetryPolicy
+from .history import History
 from .outcomes import SUCCESS, TRANSIENT_STATUSES, Outcome, UpdateResult, outcome_status
+from .report import format_timeline, report
 from .rules import ServerRules
 from .schedules import ConflictSchedule
 
@@ -70,34 +71,6 @@ class ConcurrencyViolation(AssertionError):
         super().__init__(f"[{prop}] {explanation}\n\n{report}")
         self.property = prop
         self.explanation = explanation
-
-
-@dataclass(frozen=True)
-class _Op:
-    """A client operation: its invoke and its completion (ok / fail / info)."""
-
-    invoke: Event
-    end: Event | None
-
-    @property
-    def op(self) -> str:
-        return self.invoke.op
-
-    @property
-    def outcome(self) -> str:
-        return self.end.type if self.end is not None else "pending"
-
-    @property
-    def status(self) -> int | None:
-        return self.end.status if self.end is not None else None
-
-    @property
-    def applied(self) -> bool:
-        return self.outcome in ("ok", "info")
-
-    @property
-    def on_working_copy(self) -> bool:
-        return self.invoke.target is not None
 
 
 def check_update(
@@ -139,11 +112,11 @@ def check_update(
         return
     prop, explanation = failure
     raise ConcurrencyViolation(
-        prop, explanation, _report(history, user, schedule, seed, status, changes, notes)
+        prop, explanation, report(history, user, schedule, seed, status, changes, notes)
     )
 
 
-class _Judge:
+class _Judge(History):
     def __init__(
         self,
         history: list[Event],
@@ -155,19 +128,12 @@ class _Judge:
         policy: RetryPolicy,
         since: int = 0,
     ) -> None:
-        self.history = history
+        super().__init__(history, user, since)
         self.doc_id = doc_id
         self.changes = changes
         self.outcome = outcome
-        self.user = user
         self.rules = rules
         self.policy = policy
-        self.ops = _pair(history, user, since)
-        self.since = since
-        self.initial: dict[str, Any] = {}
-        self.working_copy_ops = {
-            e.op_id for e in history if e.type == "invoke" and e.target is not None
-        }
 
     def first_violation(self) -> tuple[str, str] | None:
         for check in (
@@ -185,65 +151,6 @@ class _Judge:
             if found is not None:
                 return found
         return None
-
-    # ---------------------------------------------------------------- helpers
-
-    def patches(self) -> list[_Op]:
-        """The client's PATCHes of the original document (not of a working copy)."""
-        return [o for o in self.ops if o.op == "update" and not o.on_working_copy]
-
-    def writes(self) -> list[_Op]:
-        """Client operations that change the original's values: updates of the original, and
-        check-ins (addressed to the original or to its working copy)."""
-        return [
-            o
-            for o in self.ops
-            if o.applied and ((o.op == "update" and not o.on_working_copy) or o.op == "check_in")
-        ]
-
-    def foreign_changes(self) -> list[Event]:
-        return [
-            e
-            for e in self.history
-            if e.changes is not None
-            and e.process != self.user
-            and (e.type == "intervention" or (e.type in ("ok", "info") and e.op != "create"))
-            and not (e.message or "").startswith(SKIPPED_PREFIX)
-        ]
-
-    def _describes_original(self, event: Event) -> bool:
-        """Whether ``event`` carries the original's values (not a working copy's)."""
-        if event.values is None or event.op == "check_out":
-            return False
-        # Only an invoke names its target; its completion carries the working copy's values.
-        return not (event.op == "update" and event.op_id in self.working_copy_ops)
-
-    def values_before(self, seq_event: Event) -> dict[str, Any]:
-        values: dict[str, Any] = dict(self.initial)
-        for e in self.history:
-            if (e.t, e.seq) >= (seq_event.t, seq_event.seq):
-                break
-            if self._describes_original(e):
-                assert e.values is not None
-                values = dict(e.values)
-        return values
-
-    def known_values_before(self, seq_event: Event) -> dict[str, Any] | None:
-        """The document's writable values just before ``seq_event``; None when unknown."""
-        known = bool(self.initial) or any(
-            self._describes_original(e)
-            for e in self.history
-            if (e.t, e.seq) < (seq_event.t, seq_event.seq)
-        )
-        return self.values_before(seq_event) if known else None
-
-    def final_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = dict(self.initial)
-        for e in self.history:
-            if self._describes_original(e):
-                assert e.values is not None
-                values = dict(e.values)
-        return values
 
     # ---------------------------------------------------------------- properties
 
@@ -525,82 +432,3 @@ class _Judge:
 
 def _subset(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
     return {k: values.get(k) for k in keys}
-
-
-def _pair(history: Sequence[Event], user: str, since: int = 0) -> list[_Op]:
-    invokes: dict[int, Event] = {}
-    order: list[int] = []
-    ends: dict[int, Event] = {}
-    for event in history:
-        if event.process != user or event.op_id is None or event.seq <= since:
-            continue
-        if event.type == "invoke":
-            invokes[event.op_id] = event
-            order.append(event.op_id)
-        elif event.type in ("ok", "fail", "info"):
-            ends[event.op_id] = event
-    return [_Op(invokes[i], ends.get(i)) for i in order]
-
-
-def format_timeline(history: Sequence[Event], user: str = "wcadmin") -> str:
-    """An ASCII timeline: the client's requests against everything else, with ETags."""
-    rows = [f"{'t (s)':>9}  {'client ' + user:<46}  {'others':<40}  ETag after"]
-    rows.append("-" * len(rows[0]))
-    for event in history:
-        if event.type == "invoke":
-            continue
-        if event.process == user:
-            invoke = next(
-                (e for e in history if e.op_id == event.op_id and e.type == "invoke"), None
-            )
-            sent = invoke.if_match if invoke is not None else None
-            target = " (working copy)" if invoke is not None and invoke.target else ""
-            what = f"{_verb(event.op)}{target}"
-            if sent:
-                what += f" If-Match {sent}"
-            result = {"ok": "", "fail": "", "info": " LOST"}[event.type]
-            cell = f"{what} → {event.status}{result}"
-            rows.append(f"{event.t:>9.3f}  {cell:<46}  {'':<40}  {event.etag_after or ''}")
-        else:
-            label = (
-                f"{event.process} {event.op}"
-                + (f" ({event.duration:g}s)" if event.duration else "")
-                + (f" {dict(event.changes)}" if event.changes else "")
-                + (f" [{event.message}]" if event.message else "")
-            )
-            rows.append(f"{event.t:>9.3f}  {'':<46}  {label:<40}  {event.etag_after or ''}")
-    return "\n".join(rows)
-
-
-def _verb(op: str) -> str:
-    return {
-        "read": "GET",
-        "update": "PATCH",
-        "delete": "DELETE",
-        "create": "POST",
-        "check_out": "CheckOut",
-        "check_in": "CheckIn",
-        "undo_check_out": "UndoCheckOut",
-    }.get(op, op)
-
-
-def _report(
-    history: Sequence[Event],
-    user: str,
-    schedule: ConflictSchedule | None,
-    seed: int | None,
-    outcome: str,
-    changes: Mapping[str, Any],
-    notes: Sequence[str] = (),
-) -> str:
-    parts = [f"The client ({user}) updated {dict(changes)} and reported {outcome!r}."]
-    parts.extend(f"Note: {note}" for note in notes)
-    if schedule is not None:
-        parts.append(
-            "Schedule (paste into a test; `from pytest_windchill.schedules import *`):\n"
-            + repr(schedule)
-        )
-    if seed is not None:
-        parts.append(f"Seed to replay: {seed}")
-    parts.append("Timeline:\n" + format_timeline(history, user))
-    return "\n\n".join(parts)

@@ -1,0 +1,139 @@
+"""The client's history, reconstructed from the mock's journal, for the checker.
+
+:class:`History` pairs each client operation's ``invoke`` with its end (``ok``, ``fail`` or
+``info``) and answers what the properties ask: which requests were the client's PATCHes, which
+of its operations wrote the document, which changes other writers made, and what the document
+held at any point. It judges nothing; :mod:`pytest_windchill.checks` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mock_server.core.journal import SKIPPED_PREFIX, Event
+
+__all__ = ["History", "Operation", "client_operations"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A client operation: its invoke and its completion (ok / fail / info)."""
+
+    invoke: Event
+    end: Event | None
+
+    @property
+    def op(self) -> str:
+        return self.invoke.op
+
+    @property
+    def outcome(self) -> str:
+        return self.end.type if self.end is not None else "pending"
+
+    @property
+    def status(self) -> int | None:
+        return self.end.status if self.end is not None else None
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome in ("ok", "info")
+
+    @property
+    def on_working_copy(self) -> bool:
+        return self.invoke.target is not None
+
+
+def client_operations(history: Sequence[Event], user: str, since: int = 0) -> list[Operation]:
+    """``user``'s operations recorded after journal sequence number ``since``, in order."""
+    invokes: dict[int, Event] = {}
+    order: list[int] = []
+    ends: dict[int, Event] = {}
+    for event in history:
+        if event.process != user or event.op_id is None or event.seq <= since:
+            continue
+        if event.type == "invoke":
+            invokes[event.op_id] = event
+            order.append(event.op_id)
+        elif event.type in ("ok", "fail", "info"):
+            ends[event.op_id] = event
+    return [Operation(invokes[i], ends.get(i)) for i in order]
+
+
+class History:
+    """One document's journal as seen by one client (``user``)."""
+
+    def __init__(
+        self,
+        history: list[Event],
+        user: str,
+        since: int = 0,
+        initial: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.history = history
+        self.user = user
+        self.since = since
+        self.ops = client_operations(history, user, since)
+        #: The document's writable values before the history begins (when it starts part-way).
+        self.initial: dict[str, Any] = dict(initial or {})
+        self.working_copy_ops = {
+            e.op_id for e in history if e.type == "invoke" and e.target is not None
+        }
+
+    def patches(self) -> list[Operation]:
+        """The client's PATCHes of the original document (not of a working copy)."""
+        return [o for o in self.ops if o.op == "update" and not o.on_working_copy]
+
+    def writes(self) -> list[Operation]:
+        """Client operations that change the original's values: updates of the original, and
+        check-ins (addressed to the original or to its working copy)."""
+        return [
+            o
+            for o in self.ops
+            if o.applied and ((o.op == "update" and not o.on_working_copy) or o.op == "check_in")
+        ]
+
+    def foreign_changes(self) -> list[Event]:
+        return [
+            e
+            for e in self.history
+            if e.changes is not None
+            and e.process != self.user
+            and (e.type == "intervention" or (e.type in ("ok", "info") and e.op != "create"))
+            and not (e.message or "").startswith(SKIPPED_PREFIX)
+        ]
+
+    def describes_original(self, event: Event) -> bool:
+        """Whether ``event`` carries the original's values (not a working copy's)."""
+        if event.values is None or event.op == "check_out":
+            return False
+        # Only an invoke names its target; its completion carries the working copy's values.
+        return not (event.op == "update" and event.op_id in self.working_copy_ops)
+
+    def values_before(self, seq_event: Event) -> dict[str, Any]:
+        values: dict[str, Any] = dict(self.initial)
+        for e in self.history:
+            if (e.t, e.seq) >= (seq_event.t, seq_event.seq):
+                break
+            if self.describes_original(e):
+                assert e.values is not None
+                values = dict(e.values)
+        return values
+
+    def known_values_before(self, seq_event: Event) -> dict[str, Any] | None:
+        """The document's writable values just before ``seq_event``; None when unknown."""
+        known = bool(self.initial) or any(
+            self.describes_original(e)
+            for e in self.history
+            if (e.t, e.seq) < (seq_event.t, seq_event.seq)
+        )
+        return self.values_before(seq_event) if known else None
+
+    def final_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = dict(self.initial)
+        for e in self.history:
+            if self.describes_original(e):
+                assert e.values is not None
+                values = dict(e.values)
+        return values

@@ -29,14 +29,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
-from ..outcomes import CONFLICT_STATUSES, TRANSIENT_STATUSES, UpdateResult, UpdateStatus
+from ..outcomes import TRANSIENT_STATUSES, UpdateResult, UpdateStatus
 from .merge import three_way_merge
+from .monitor import ConflictRateMonitor
 from .policy import RetryPolicy, parse_retry_after, rng
 from .review import ReviewItem, ReviewQueue
+from .wrs import Lost, RequestFailed, WrsSession, error_code, error_message
 
 __all__ = ["DocumentUpdater", "UpdateResult", "UpdateStatus"]
 
@@ -53,16 +54,6 @@ class _Read:
     def version(self) -> str | None:
         version = self.values.get("Version")
         return version if isinstance(version, str) else None
-
-
-class _Failed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Lost(Exception):
-    """The connection broke before an answer came: the outcome is unknown."""
 
 
 def _time_now() -> float:
@@ -108,24 +99,30 @@ class DocumentUpdater:
         self.review_queue = review_queue
         self.check_out_fallback = check_out_fallback
         self.timeout = timeout
+        self.wrs = WrsSession(session, self.service_root, timeout)
+        self.monitor = ConflictRateMonitor(self.policy.conflict_rate_warning)
         self._rng = rng(seed)
-        self._nonce: str | None = None
         self._tokens = 0
-        self.updates = 0
-        self.conflicted_updates = 0
-        self._warned = False
 
     # ------------------------------------------------------------ public
 
     @property
     def conflict_rate(self) -> float:
         """Share of updates that met at least one conflict (409/412)."""
-        return self.conflicted_updates / self.updates if self.updates else 0.0
+        return self.monitor.rate
+
+    @property
+    def updates(self) -> int:
+        return self.monitor.updates
+
+    @property
+    def conflicted_updates(self) -> int:
+        return self.monitor.conflicted_updates
 
     def update(self, doc_id: str, changes: Mapping[str, Any]) -> UpdateResult:
         """Apply ``changes`` (a partial update) to ``doc_id``; never raises for HTTP outcomes."""
         result = _Run(self, UpdateResult(document=doc_id), dict(changes)).run()
-        self._monitor(result)
+        self.monitor.record(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
@@ -133,67 +130,22 @@ class DocumentUpdater:
     # ------------------------------------------------------------ HTTP helpers
 
     def url(self, doc_id: str, suffix: str = "") -> str:
-        return f"{self.service_root}/DocMgmt/Documents('{quote(doc_id, safe=':')}'){suffix}"
+        return self.wrs.url(doc_id, suffix)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one request; refresh the CSRF nonce once if the server rejects it."""
-        for fresh in (False, True):
-            headers = dict(kwargs.pop("headers", None) or {})
-            if method != "GET":
-                headers["CSRF_NONCE"] = self._csrf_nonce(refresh=fresh)
-            try:
-                response = self.session.request(
-                    method, url, headers=headers, timeout=self.timeout, **kwargs
-                )
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-                raise _Lost(str(error)) from None
-            if method != "GET" and response.status_code == 403 and _is_csrf_failure(response):
-                kwargs["headers"] = headers
-                continue
-            return response
-        return response
+        return self.wrs.request(method, url, **kwargs)
 
     def next_token(self) -> str:
         self._tokens += 1
         return f"pytest-windchill-{self._rng.getrandbits(64):016x}-{self._tokens}"
-
-    def _csrf_nonce(self, *, refresh: bool) -> str:
-        if self._nonce is None or refresh:
-            try:
-                response = self.session.get(
-                    f"{self.service_root}/PTC/GetCSRFToken()", timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-                raise _Lost(str(error)) from None
-            if response.status_code != 200:
-                raise _Failed(f"cannot get a CSRF nonce: HTTP {response.status_code}")
-            self._nonce = str(response.json().get("NonceValue", ""))
-        return self._nonce
-
-    def _monitor(self, result: UpdateResult) -> None:
-        self.updates += 1
-        if any(status in CONFLICT_STATUSES for status in result.conflicts):
-            self.conflicted_updates += 1
-        rate = self.conflict_rate
-        threshold = self.policy.conflict_rate_warning
-        if self.updates >= 10 and rate > threshold and not self._warned:
-            self._warned = True
-            log.warning(
-                "conflict rate %.0f%% over %d updates is above %.0f%%: look for scheduled jobs "
-                "or integrations touching these documents",
-                rate * 100,
-                self.updates,
-                threshold * 100,
-            )
-        elif rate <= threshold:
-            self._warned = False
 
 
 class _Run:
     """One update: the state the algorithm carries between requests."""
 
     def __init__(self, updater: DocumentUpdater, result: UpdateResult, changes: dict[str, Any]):
-        self.u = updater
+        self.updater = updater
         self.result = result
         self.changes = changes
         self.retries = 0
@@ -202,7 +154,7 @@ class _Run:
     def run(self) -> UpdateResult:
         try:
             self._run()
-        except _Failed as failure:
+        except RequestFailed as failure:
             self.result.status = "failed"
             self.result.reason = failure.reason
         return self.result
@@ -222,10 +174,10 @@ class _Run:
             return
         pending, current, merged = dict(self.changes), base, False
         while True:
-            token = self.u.next_token()
+            token = self.updater.next_token()
             try:
-                response = self._patch(self.u.url(doc_id), pending, current.etag, token)
-            except _Lost:
+                response = self._patch(self.updater.url(doc_id), pending, current.etag, token)
+            except Lost:
                 status = 0
                 self.result.conflicts.append(status)
                 current = self._read(doc_id)
@@ -233,7 +185,7 @@ class _Run:
                     self._succeed(merged)
                     return
                 if not self._back_off(None):
-                    raise _Failed("the response was lost and the retries are spent") from None
+                    raise RequestFailed("the response was lost and the retries are spent") from None
             else:
                 status = response.status_code
                 self._remember_etag(response)
@@ -241,19 +193,19 @@ class _Run:
                     self._succeed(merged)
                     return
                 self.result.conflicts.append(status)
-                if status == 409 and _error_code(response) == "CheckedOut":
-                    raise _Failed(f"the document is checked out: {_error_message(response)}")
+                if status == 409 and error_code(response) == "CheckedOut":
+                    raise RequestFailed(f"the document is checked out: {error_message(response)}")
                 if status == 409:
                     if not self._back_off(response):
-                        if self.u.check_out_fallback:
+                        if self.updater.check_out_fallback:
                             self._via_checkout(base, "conflicts persisted")
                             return
-                        raise _Failed("409 Conflict persisted and the retries are spent")
+                        raise RequestFailed("409 Conflict persisted and the retries are spent")
                 elif status in TRANSIENT_STATUSES or status >= 500:
                     if not self._back_off(response):
-                        raise _Failed(f"HTTP {status} persisted and the retries are spent")
+                        raise RequestFailed(f"HTTP {status} persisted and the retries are spent")
                 elif status != 412:
-                    raise _Failed(f"HTTP {status}: {_error_message(response)}")
+                    raise RequestFailed(f"HTTP {status}: {error_message(response)}")
                 current = self._read(doc_id)
             if status != 412 and current.version == base.version:
                 continue
@@ -272,24 +224,24 @@ class _Run:
             self.result.merged_fields = tuple(merge.changes)
             # A merge is not a blind retry: no need to wait, but it counts as one.
             if status == 412 and not self._back_off(None, wait=False):
-                raise _Failed("412 Precondition Failed persisted and the retries are spent")
+                raise RequestFailed("412 Precondition Failed persisted and the retries are spent")
 
     def _via_checkout(self, base: _Read, why: str) -> None:
-        u, doc_id = self.u, self.result.document
+        updater, doc_id = self.updater, self.result.document
         self.result.via_checkout = True
         log.info("%s: %s; falling back to check-out / check-in", doc_id, why)
         try:
             response = self._post(
-                u.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"}
+                updater.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"}
             )
-        except _Lost:
+        except Lost:
             # The check-out may have happened without us hearing of it: leave no lock behind.
             self._undo(doc_id)
-            raise _Failed("the connection broke during check-out; undone") from None
+            raise RequestFailed("the connection broke during check-out; undone") from None
         if response.status_code != 200:
             self.result.conflicts.append(response.status_code)
-            raise _Failed(
-                f"check-out failed: HTTP {response.status_code}: {_error_message(response)}"
+            raise RequestFailed(
+                f"check-out failed: HTTP {response.status_code}: {error_message(response)}"
             )
         working = response.json()
         working_id = str(working["ID"])
@@ -307,30 +259,30 @@ class _Run:
                 self._succeed(True)
                 return
             self.result.attempts += 1
-            patched = u.request(
+            patched = updater.request(
                 "PATCH",
-                u.url(working_id),
+                updater.url(working_id),
                 json=dict(merge.changes),
                 headers={"Content-Type": "application/json"},
             )
             if patched.status_code not in (200, 204):
-                raise _Failed(
+                raise RequestFailed(
                     f"PATCH of the working copy failed: HTTP "
-                    f"{patched.status_code}: {_error_message(patched)}"
+                    f"{patched.status_code}: {error_message(patched)}"
                 )
             checked_in = self._post(
-                u.url(working_id, "/PTC.DocMgmt.CheckIn"), {"CheckInNote": "update"}
+                updater.url(working_id, "/PTC.DocMgmt.CheckIn"), {"CheckInNote": "update"}
             )
             if checked_in.status_code != 200:
-                raise _Failed(
-                    f"check-in failed: HTTP {checked_in.status_code}: {_error_message(checked_in)}"
+                raise RequestFailed(
+                    f"check-in failed: HTTP {checked_in.status_code}: {error_message(checked_in)}"
                 )
             self._remember_etag(checked_in)
-        except _Lost:
+        except Lost:
             # Did the check-in happen? The original tells: no longer checked out means yes.
             try:
                 current = self._read(doc_id)
-            except _Failed:
+            except RequestFailed:
                 self._undo(doc_id)
                 raise
             if current.values.get("CheckoutState") == "Checked in" and all(
@@ -342,7 +294,7 @@ class _Run:
             self.result.status = "failed"
             self.result.reason = "the connection broke during check-out / check-in; undone"
             return
-        except _Failed:
+        except RequestFailed:
             self._undo(doc_id)
             raise
         # "merged" when the working copy already held some of the values (a clean merge).
@@ -353,11 +305,11 @@ class _Run:
     def _read(self, doc_id: str) -> _Read:
         while True:
             try:
-                response = self.u.request("GET", self.u.url(doc_id))
-            except _Lost:
+                response = self.updater.request("GET", self.updater.url(doc_id))
+            except Lost:
                 self.result.conflicts.append(0)
                 if not self._back_off(None):
-                    raise _Failed("the connection kept breaking on GET") from None
+                    raise RequestFailed("the connection kept breaking on GET") from None
                 continue
             if response.status_code == 200:
                 self._remember_etag(response)
@@ -366,9 +318,11 @@ class _Run:
             if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
                 self.result.conflicts.append(response.status_code)
                 if not self._back_off(response):
-                    raise _Failed(f"GET kept failing with HTTP {response.status_code}")
+                    raise RequestFailed(f"GET kept failing with HTTP {response.status_code}")
                 continue
-            raise _Failed(f"GET failed: HTTP {response.status_code}: {_error_message(response)}")
+            raise RequestFailed(
+                f"GET failed: HTTP {response.status_code}: {error_message(response)}"
+            )
 
     def _patch(
         self, url: str, changes: Mapping[str, Any], etag: str | None, token: str
@@ -381,10 +335,10 @@ class _Run:
         }
         if etag is not None:
             headers["If-Match"] = etag
-        return self.u.request("PATCH", url, json=dict(changes), headers=headers)
+        return self.updater.request("PATCH", url, json=dict(changes), headers=headers)
 
     def _post(self, url: str, body: Mapping[str, Any]) -> requests.Response:
-        return self.u.request(
+        return self.updater.request(
             "POST", url, json=dict(body), headers={"Content-Type": "application/json"}
         )
 
@@ -392,12 +346,12 @@ class _Run:
         """Undo our check-out; try twice, since leaving a lock behind is the worst outcome."""
         for _ in range(2):
             try:
-                response = self._post(self.u.url(doc_id, "/PTC.DocMgmt.UndoCheckOut"), {})
-            except _Lost:
+                response = self._post(self.updater.url(doc_id, "/PTC.DocMgmt.UndoCheckOut"), {})
+            except Lost:
                 continue
             if response.status_code in (200, 400):  # 400: it is not checked out any more
                 return
-            if response.status_code == 409 and _error_code(response) == "CheckedOut":
+            if response.status_code == 409 and error_code(response) == "CheckedOut":
                 return  # checked out by someone else: not our lock to undo
         log.error("%s: could not undo the check-out; the document may still be locked", doc_id)
 
@@ -405,18 +359,18 @@ class _Run:
         """Sleep before the next retry; False when the policy allows no more."""
         self.retries += 1
         if not wait:
-            return self.u.policy.allows_retry(self.retries, slept=self.slept)
+            return self.updater.policy.allows_retry(self.retries, slept=self.slept)
         retry_after = None
         if response is not None:
             retry_after = parse_retry_after(
                 response.headers.get("Retry-After"),
-                now=datetime.fromtimestamp(self.u.now(), UTC),
+                now=datetime.fromtimestamp(self.updater.now(), UTC),
             )
-        policy = self.u.policy
-        delay = policy.delay(self.retries, retry_after=retry_after, rng=self.u._rng)
+        policy = self.updater.policy
+        delay = policy.delay(self.retries, retry_after=retry_after, rng=self.updater._rng)
         if not policy.allows_retry(self.retries, slept=self.slept, next_delay=delay):
             return False
-        self.u.sleep(delay)
+        self.updater.sleep(delay)
         self.slept += delay
         self.result.delays.append(delay)
         return True
@@ -437,8 +391,8 @@ class _Run:
         )
         self.result.review = item
         self.result.status = "review"
-        if self.u.review_queue is not None:
-            self.u.review_queue.put(item)
+        if self.updater.review_queue is not None:
+            self.updater.review_queue.put(item)
         log.warning(
             "%s: conflicting concurrent change; sent to review (ETag %s → %s)",
             self.result.document,
@@ -453,28 +407,3 @@ class _Run:
 
     def _succeed(self, merged: bool) -> None:
         self.result.status = "merged" if merged else "applied"
-
-
-def _error_body(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _error_code(response: requests.Response) -> str | None:
-    code = _error_body(response).get("code")
-    return code if isinstance(code, str) else None
-
-
-def _error_message(response: requests.Response) -> str:
-    message = _error_body(response).get("message")
-    return message if isinstance(message, str) else (response.text[:200] or response.reason)
-
-
-def _is_csrf_failure(response: requests.Response) -> bool:
-    return _error_code(response) == "CSRFValidationFailed" or "security problem" in (
-        _error_message(response)
-    )

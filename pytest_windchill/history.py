@@ -8,6 +8,7 @@ held at any point. It judges nothing; :mod:`pytest_windchill.checks` does.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,14 +96,23 @@ class History:
         ]
 
     def foreign_changes(self) -> list[Event]:
-        return [
-            e
+        """Changes other writers made, when they were made: interventions that applied, and
+        other users' PATCHes that completed (the end event, with the changes its invoke
+        sent). Set-up and skipped interventions changed nothing."""
+        sent = {
+            e.op_id: e.changes
             for e in self.history
-            if e.changes is not None
-            and e.process != self.user
-            and (e.type == "intervention" or (e.type in ("ok", "info") and e.op != "create"))
-            and not (e.message or "").startswith(SKIPPED_PREFIX)
-        ]
+            if e.type == "invoke" and e.op == "update" and e.process != self.user
+        }
+        changes: list[Event] = []
+        for e in self.history:
+            if e.process == self.user or (e.message or "").startswith(SKIPPED_PREFIX):
+                continue
+            if e.type == "intervention" and e.process != "setup" and e.changes is not None:
+                changes.append(e)
+            elif e.type in ("ok", "info") and e.op == "update" and sent.get(e.op_id):
+                changes.append(dataclasses.replace(e, changes=sent[e.op_id]))
+        return changes
 
     def describes_original(self, event: Event) -> bool:
         """Whether ``event`` carries the original's values (not a working copy's)."""

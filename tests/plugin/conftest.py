@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -51,14 +51,34 @@ class _NoAdminHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+ServeHandler = Callable[[type[http.server.BaseHTTPRequestHandler]], str]
+
+
 @pytest.fixture
-def server_without_admin_api() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoAdminHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def serve_handler() -> Iterator[ServeHandler]:
+    """Start a plain HTTP server on loopback with a handler class; returns its base URL.
+
+    Every server started is shut down when the test ends.
+    """
+    servers: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
+
+    def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield serve
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        for server, thread in servers:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+
+@pytest.fixture
+def server_without_admin_api(serve_handler: ServeHandler) -> str:
+    return serve_handler(_NoAdminHandler)

@@ -3,6 +3,10 @@ nothing fails loudly (or warns) and says what to do instead."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+from typing import Any
+
 import pytest
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -667,10 +671,9 @@ def test_a_marker_read_through_getfixturevalue_is_not_stray(pytester: pytest.Pyt
 # ---------------------------------------------------------------- the URL probe, refined
 
 
-def test_refused_credentials_are_a_usage_error_not_skips(pytester: pytest.Pytester) -> None:
-    import http.server
-    import threading
-
+def test_refused_credentials_are_a_usage_error_not_skips(
+    pytester: pytest.Pytester, serve_handler: Any
+) -> None:
     class Refuse(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(401)
@@ -681,26 +684,16 @@ def test_refused_credentials_are_a_usage_error_not_skips(pytester: pytest.Pytest
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        pytester.makepyfile("def test_remote(windchill):\n    pass\n")
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = pytester.runpytest("--windchill-url", url)
-    finally:
-        server.shutdown()
-        server.server_close()
+    pytester.makepyfile("def test_remote(windchill):\n    pass\n")
+
+    result = pytester.runpytest("--windchill-url", serve_handler(Refuse))
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*refused the credentials of user 'wcadmin' (HTTP 401)*"])
 
 
-def test_the_probe_reads_no_body(pytester: pytest.Pytester) -> None:
+def test_the_probe_reads_no_body(pytester: pytest.Pytester, serve_handler: Any) -> None:
     # A server that sends its headers, then never the body it announced.
-    import http.server
-    import threading
-
     release = threading.Event()
 
     class Trickle(http.server.BaseHTTPRequestHandler):
@@ -714,17 +707,10 @@ def test_the_probe_reads_no_body(pytester: pytest.Pytester) -> None:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    pytester.makepyfile("def test_nothing():\n    pass\n")
     try:
-        pytester.makepyfile("def test_nothing():\n    pass\n")
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = pytester.runpytest("--windchill-url", url)
+        result = pytester.runpytest("--windchill-url", serve_handler(Trickle))
     finally:
         release.set()
-        server.shutdown()
-        server.server_close()
 
     result.assert_outcomes(passed=1)

@@ -105,8 +105,7 @@ def check_update(
     policy = policy if policy is not None else RetryPolicy()
     history = [e for e in events if e.document == doc_id]
     rules = ServerRules.of(profile)
-    judge = _Judge(history, doc_id, dict(changes), status, user, rules, policy, since)
-    judge.initial = dict(initial or {})
+    judge = _Judge(history, dict(changes), status, user, rules, policy, since, initial)
     failure = judge.first_violation()
     if failure is None:
         return
@@ -120,16 +119,15 @@ class _Judge(History):
     def __init__(
         self,
         history: list[Event],
-        doc_id: str,
         changes: dict[str, Any],
         outcome: Outcome,
         user: str,
         rules: ServerRules,
         policy: RetryPolicy,
-        since: int = 0,
+        since: int,
+        initial: Mapping[str, Any] | None,
     ) -> None:
-        super().__init__(history, user, since)
-        self.doc_id = doc_id
+        super().__init__(history, user, since, initial)
         self.changes = changes
         self.outcome = outcome
         self.rules = rules
@@ -217,7 +215,7 @@ class _Judge(History):
                     f"{self.changes} (at t={self._end_time():g}s). Report success only for a "
                     "2xx answer to your own write, or after a read that shows your values",
                 )
-            if not held and not self._overwritten_later(final):
+            if not held and not self._overwritten_later():
                 return (
                     "truthful-outcome",
                     f"the client reported {self.outcome!r}, but the server holds "
@@ -263,11 +261,9 @@ class _Judge(History):
         ]
         return bool(reads) and all(o.outcome != "ok" for o in reads)
 
-    def _overwritten_later(self, final: dict[str, Any]) -> bool:
-        writes = self.writes()
-        if not writes:
-            return False
-        last = writes[-1].invoke
+    def _overwritten_later(self) -> bool:
+        """Another writer changed the document after the client's last write."""
+        last = self.writes()[-1].invoke
         return any((e.t, e.seq) > (last.t, last.seq) for e in self.foreign_changes())
 
     def stale_retry(self) -> tuple[str, str] | None:
@@ -352,20 +348,38 @@ class _Judge(History):
         return None
 
     def lock_hygiene(self) -> tuple[str, str] | None:
-        held, held_since = 0, 0.0
+        held: list[float] = []  # when each check-out still open was made
         for op in self.ops:
             if op.op == "check_out" and op.applied:
-                held += 1
-                held_since = op.invoke.t
-            elif op.op in ("check_in", "undo_check_out") and op.applied:
-                held = max(0, held - 1)
+                held.append(op.invoke.t)
+            elif op.op in ("check_in", "undo_check_out") and op.applied and held:
+                held.pop()
         if held:
             return (
                 "lock-hygiene",
-                f"the client ({self.user}) checked the document out at t={held_since:g}s "
+                f"the client ({self.user}) checked the document out at t={held[-1]:g}s "
                 "and left it checked out; undo the check-out when anything after it fails",
             )
         return None
+
+    def _checked_out_by_others(self) -> bool:
+        """Whether another user held the document checked out during the update: a check-out
+        made during it, or one made before it and not yet released when it began."""
+        holder: str | None = None
+        for e in self.history:
+            if e.process == self.user or e.type not in ("intervention", "ok"):
+                continue
+            if (e.message or "").startswith(SKIPPED_PREFIX):
+                continue
+            if e.op == "check_out":
+                if e.seq > self.since:
+                    return True
+                holder = e.process
+            elif e.op in ("check_in", "undo_check_out") and e.process == holder:
+                if e.seq > self.since:
+                    return True  # still held when the update began
+                holder = None
+        return holder is not None
 
     def _cost(self, event: Event) -> int:
         """How many failed attempts ``event`` can force on a client that follows the policy.
@@ -385,14 +399,7 @@ class _Judge(History):
     def liveness(self) -> tuple[str, str] | None:
         if self.outcome != "failed" or self.policy.deadline is not None:
             return None
-        foreign_checkout = any(
-            e.op == "check_out"
-            and e.seq > self.since
-            and e.process != self.user
-            and e.type in ("intervention", "ok")
-            and not (e.message or "").startswith(SKIPPED_PREFIX)
-            for e in self.history
-        )
+        foreign_checkout = self._checked_out_by_others()
         failures = [o for o in self.ops if o.outcome in ("fail", "info")]
         # A client must ride out conflicts, lost responses and the transient statuses; any
         # other refusal (a 4xx, or a 500: an error, not a "try again later") may end it.

@@ -46,7 +46,7 @@ class Operation:
         return self.invoke.target is not None
 
 
-def client_operations(history: Sequence[Event], user: str, since: int = 0) -> list[Operation]:
+def client_operations(history: Sequence[Event], user: str, since: int) -> list[Operation]:
     """``user``'s operations recorded after journal sequence number ``since``, in order."""
     invokes: dict[int, Event] = {}
     order: list[int] = []
@@ -69,7 +69,7 @@ class History:
         self,
         history: list[Event],
         user: str,
-        since: int = 0,
+        since: int,
         initial: Mapping[str, Any] | None = None,
     ) -> None:
         self.history = history
@@ -98,7 +98,7 @@ class History:
     def foreign_changes(self) -> list[Event]:
         """Changes other writers made, when they were made: interventions that applied, and
         other users' PATCHes that completed (the end event, with the changes its invoke
-        sent). Set-up and skipped interventions changed nothing."""
+        sent). Skipped interventions changed nothing; set-up journals values, not changes."""
         sent = {
             e.op_id: e.changes
             for e in self.history
@@ -108,7 +108,7 @@ class History:
         for e in self.history:
             if e.process == self.user or (e.message or "").startswith(SKIPPED_PREFIX):
                 continue
-            if e.type == "intervention" and e.process != "setup" and e.changes is not None:
+            if e.type == "intervention" and e.changes is not None:
                 changes.append(e)
             elif e.type in ("ok", "info") and e.op == "update" and sent.get(e.op_id):
                 changes.append(dataclasses.replace(e, changes=sent[e.op_id]))

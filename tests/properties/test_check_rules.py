@@ -582,3 +582,130 @@ def test_another_users_operations_in_the_journal_are_not_the_clients() -> None:
     journal.client(2, "read", "ok")
 
     assert prop(judge(journal, "failed", {"Title": "b"})) is None
+
+
+# ------------------------------------------------------------------ what the history says
+
+
+def test_notes_given_to_the_checker_appear_in_its_report() -> None:
+    journal = Journal().setup(Title="a")
+
+    violation = judge(journal, "applied", notes=["none of the interventions interfered"])
+
+    assert "Note: none of the interventions interfered" in str(violation)
+
+
+def test_a_working_copys_values_are_not_the_originals() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "check_out", "ok", values={"Title": "a"})
+    journal.client(2, "update", "ok", target="WC", values={"Title": "mine"})
+
+    # Never checked in: the original still holds "a", so "applied" is untruthful.
+    assert prop(judge(journal, "applied")) == "truthful-outcome"
+
+
+@pytest.mark.parametrize(("end", "status", "lost"), [("fail", 412, False), ("info", 200, True)])
+def test_another_users_patch_is_a_foreign_change_only_if_it_was_applied(
+    end: str, status: int, lost: bool
+) -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    values = {"Title": "bob"} if lost else None
+    journal.client(1, "update", end, status, changes={"Title": "bob"}, values=values, user="bob")
+    journal.client(2, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+
+    assert (prop(_lost(journal, {"Title": "mine"})) == "lost-update") is lost
+
+
+def test_known_starting_values_tell_what_the_client_read() -> None:
+    # No set-up event; the caller says the document held Title="a" before the history.
+    journal = Journal().client(0, "read", "ok")
+    journal.other(1, "concurrent_edit", {"Title": "a"})  # set to the value the client read
+    journal.client(2, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+    mine = {"Title": "mine"}
+
+    assert prop(_lost(journal, mine)) == "lost-update"  # unknown start: assume unseen
+    assert prop(judge(journal, "applied", mine, profile="wrs", initial={"Title": "a"})) is None
+
+
+def test_an_unknown_start_never_excuses_a_change_to_none() -> None:
+    journal = Journal().client(0, "read", "ok")
+    journal.other(1, "concurrent_edit", {"Title": None})
+    journal.client(2, "update", "ok", changes={"Title": "mine"})
+
+    assert prop(_lost(journal, {"Title": "mine"})) == "lost-update"
+
+
+def test_operations_up_to_since_belong_to_an_earlier_update() -> None:
+    journal = Journal().setup(Title="a")
+    journal.client(0, "update", None, if_match='"v1.0"')  # an earlier update, never answered
+    since = journal.events[-1].seq
+    journal.client(1, "read", "ok")
+    journal.client(2, "update", "fail", 503, if_match='"v1.1"')
+    journal.client(3, "update", "ok", if_match='"v1.2"', values={"Title": "mine"})
+
+    policy = RetryPolicy(max_retries=1)
+    assert prop(judge(journal, "applied", policy=policy, since=since)) is None
+    assert prop(judge(journal, "applied", policy=policy, since=since - 1)) == "bounded-effort"
+
+
+# ------------------------------------------------------------------ liveness at the edges
+
+
+def _gave_up_after_earlier(t: float, duration: float | None) -> str | None:
+    """Background work at ``t`` before the update (which starts at t=5); one refusal."""
+    journal = Journal().setup(Title="a")
+    journal.other(t, "micro_update", by="indexer", type_="background", duration=duration)
+    since = journal.events[-1].seq
+    journal.client(5, "read", "ok")
+    journal.client(5, "update", "fail", 409)
+    return prop(judge(journal, "failed", policy=RetryPolicy(max_retries=0), since=since))
+
+
+@pytest.mark.parametrize(
+    ("t", "duration", "expected"),
+    [
+        (1.0, None, "liveness"),  # over long before the update began
+        (4.5, None, "liveness"),  # a touch just before: over too
+        (4.0, 1.0, "liveness"),  # ended exactly when the update began
+        (4.0, 1.5, None),  # still in flight when it began
+    ],
+)
+def test_interference_counts_only_if_it_reaches_into_the_update(
+    t: float, duration: float | None, expected: str | None
+) -> None:
+    assert _gave_up_after_earlier(t, duration) == expected
+
+
+def test_giving_up_without_a_single_request_is_no_liveness_when_work_was_in_flight() -> None:
+    journal = Journal().setup(Title="a")
+    journal.other(0.2, "micro_update", by="indexer", type_="background", duration=0.5)
+    since = journal.events[-1].seq
+    policy = RetryPolicy(max_retries=0)
+
+    assert prop(judge(journal, "failed", policy=policy, since=since)) is None
+    assert prop(judge(Journal().setup(Title="a"), "failed", policy=policy)) == "liveness"
+
+
+@pytest.mark.parametrize(
+    ("release_at", "expected"),
+    [
+        (None, None),  # checked out before the update and still held: giving up is fine
+        (0.5, "liveness"),  # released before the update began
+        (1.5, None),  # released during it: held when it began
+    ],
+)
+def test_a_check_out_before_the_update_counts_while_it_is_held(
+    release_at: float | None, expected: str | None
+) -> None:
+    journal = Journal().setup(Title="a").other(0.2, "check_out")
+    if release_at is not None and release_at < 1:
+        journal.other(release_at, "undo_check_out")
+    since = journal.events[-1].seq
+    journal.client(1, "read", "ok")
+    journal.client(1.2, "update", "fail", 409)
+    if release_at is not None and release_at >= 1:
+        journal.other(release_at, "undo_check_out")
+
+    assert prop(judge(journal, "failed", policy=RetryPolicy(max_retries=5), since=since)) == (
+        expected
+    )

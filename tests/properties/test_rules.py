@@ -234,3 +234,12 @@ def test_an_immediate_retry_after_a_409_without_busy_windows_is_no_backoff_fault
         ).ok
 
         mock.check_update(mock.doc, {"Title": "mine"}, "applied")  # no violation
+
+
+def test_a_current_etag_on_a_quiet_document_is_accepted_by_default() -> None:
+    rules = ServerRules.of("thread")
+
+    assert rules.write_status("current") is None  # not busy unless told
+    assert rules.write_status("absent") is None  # last-write-wins unless optimistic
+    assert rules.write_status("absent", optimistic=True) == 428
+    assert rules.write_status("current", busy=True) == 409

@@ -77,7 +77,7 @@ def test_policy_is_an_immutable_hashable_value() -> None:
     ],
 )
 def test_invalid_field_is_rejected_with_its_name(field: str, value: Any) -> None:
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ValueError, match=rf"^{field} must be "):
         RetryPolicy(**{field: value})
 
 
@@ -340,3 +340,11 @@ def test_parse_retry_after_never_raises_and_never_goes_negative(header: str) -> 
 @given(seconds=st.integers(min_value=0, max_value=10**12))
 def test_any_delay_seconds_round_trip(seconds: int) -> None:
     assert parse_retry_after(str(seconds)) == float(seconds)
+
+
+def test_a_retry_that_sleeps_nothing_fits_any_deadline() -> None:
+    policy = RetryPolicy(deadline=0.0)
+
+    assert policy.allows_retry(1)  # nothing slept, nothing to sleep
+    assert not policy.allows_retry(1, next_delay=0.1)
+    assert not policy.allows_retry(1, slept=0.1)

@@ -141,3 +141,47 @@ def test_explain_difference_names_a_weak_tag_under_strong_comparison() -> None:
 
 def test_explain_difference_of_equal_tags_says_so() -> None:
     assert explain_difference(ETag(1, 10), ETag(1, 10)) == "the ETags are equal"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ['X"v1.10"', '"v1.10"X', '"v1.10", X', 'X, "v1.10"', '"v1.10" junk', '\t"v1.10"x'],
+)
+def test_junk_around_a_tag_in_if_match_is_a_bad_request(header: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_if_match(header)
+    assert caught.value.code == "MalformedETag"
+
+
+def test_an_empty_if_match_says_so() -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_if_match("  ")
+    assert caught.value.message == "Malformed If-Match: the header is empty"
+
+
+def test_a_malformed_etag_message_shows_the_form_to_send() -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_etag("v2")
+    assert caught.value.message == (
+        "Malformed ETag 'v2': an entity-tag is a quoted string such as "
+        '"v2.1708523400000" (RFC 9110 §8.8.3)'
+    )
+    with pytest.raises(BadRequest) as caught:
+        parse_etag('"abc"')
+    assert caught.value.message == (
+        "ETag '\"abc\"' was not issued by this server; expected the form "
+        '"v<iteration>.<timestamp>", as sent in the ETag header or @odata.etag'
+    )
+
+
+def test_explanations_say_what_moved_in_full() -> None:
+    assert explain_difference(ETag(1, 10), ETag(2, 20)) == (
+        "the iteration changed from 1 to 2: a new version was made since the ETag was read"
+    )
+    assert explain_difference(ETag(2, 1000), ETag(2, 1250)) == (
+        "same iteration 2, but the timestamp part moved by 250 ms: the document was touched "
+        "without a new version"
+    )
+    assert explain_difference(ETag(1, 10, weak=True), ETag(1, 10)) == (
+        "a weak ETag never matches under strong comparison (RFC 9110 §8.8.3.2)"
+    )

@@ -97,11 +97,13 @@ class _InProcess:
     def __init__(self, app: Flask) -> None:
         self.app = app
         clock = state(app).clock
-        self.clock: MockClock = clock if hasattr(clock, "advance") else _SystemClockView(clock)  # type: ignore[assignment]
+        self.clock: MockClock = (
+            clock if isinstance(clock, VirtualClock) else _SystemClockView(clock)
+        )
 
     @property
     def virtual(self) -> bool:
-        return isinstance(state(self.app).clock, VirtualClock)
+        return state(self.app).clock.virtual
 
     @property
     def _repository(self) -> Any:

@@ -27,6 +27,9 @@ class ClockError(ValueError):
 class Clock(Protocol):
     """Seconds since the Unix epoch, as a float."""
 
+    #: Whether the clock moves only when told to (a :class:`VirtualClock`).
+    virtual: bool
+
     def now(self) -> float: ...
 
     def sleep(self, seconds: float) -> None:

@@ -194,6 +194,22 @@ class Repository:
         with self._lock:
             self.profile = profile
 
+    def configure(
+        self,
+        *,
+        profile: Profile,
+        background: Mapping[str, SourceSettings],
+        soft_attributes: Iterable[str],
+        utc_offset_minutes: int,
+    ) -> None:
+        """Apply a new configuration at once, under the store's lock: the next request sees
+        all of it or none of it."""
+        with self._lock:
+            self.profile = profile
+            self._background.configure(background, self._clock.now())
+            self.soft_attributes = tuple(soft_attributes)
+            self.utc_offset_minutes = utc_offset_minutes
+
     def seed_demo_documents(self, count: int, *, user: str = "wcadmin") -> list[str]:
         """Create ``count`` demo documents without journalling them; returns their IDs."""
         ids = []

@@ -100,7 +100,7 @@ def clock() -> Response:
         {
             "now": now,
             "t": round(now - mock.repository.epoch, 6),
-            "virtual": bool(getattr(mock.clock, "virtual", False)),
+            "virtual": mock.clock.virtual,
         }
     )
 

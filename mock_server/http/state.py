@@ -87,10 +87,12 @@ class MockState:
         journal_limit on reset."""
         with self.lock:
             self.config = config
-            self.repository.set_profile(config.resolved_profile())
-            self.repository.configure_background(config.background())
-            self.repository.soft_attributes = config.soft_attributes
-            self.repository.utc_offset_minutes = config.utc_offset_minutes
+            self.repository.configure(
+                profile=config.resolved_profile(),
+                background=config.background(),
+                soft_attributes=config.soft_attributes,
+                utc_offset_minutes=config.utc_offset_minutes,
+            )
 
 
 def state(app: Flask | None = None) -> MockState:

@@ -364,7 +364,7 @@ class _Judge(History):
 
     def _checked_out_by_others(self) -> bool:
         """Whether another user held the document checked out during the update: a check-out
-        made during it, or one made before it and not yet released when it began."""
+        made before it and not released when it began, or one made during it."""
         holder: str | None = None
         for e in self.history:
             if e.process == self.user or e.type not in ("intervention", "ok"):
@@ -372,8 +372,6 @@ class _Judge(History):
             if (e.message or "").startswith(SKIPPED_PREFIX):
                 continue
             if e.op == "check_out":
-                if e.seq > self.since:
-                    return True
                 holder = e.process
             elif e.op in ("check_in", "undo_check_out") and e.process == holder:
                 if e.seq > self.since:

@@ -709,3 +709,47 @@ def test_a_check_out_before_the_update_counts_while_it_is_held(
     assert prop(judge(journal, "failed", policy=RetryPolicy(max_retries=5), since=since)) == (
         expected
     )
+
+
+def test_only_another_users_release_of_their_own_check_out_ends_it() -> None:
+    for release, by, expected in (
+        ("check_in", "other", "liveness"),  # released by its holder before the update
+        ("undo_check_out", "third", None),  # someone else's "release" ends nothing
+    ):
+        journal = Journal().setup(Title="a").other(0.2, "check_out")
+        journal.other(0.5, release, by=by)
+        since = journal.events[-1].seq
+        journal.client(1, "read", "ok")
+        journal.client(1.2, "update", "fail", 409)
+
+        policy = RetryPolicy(max_retries=5)
+        assert prop(judge(journal, "failed", policy=policy, since=since)) == expected
+
+
+def test_the_clients_own_check_out_excuses_nothing() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "check_out", "ok")
+    journal.client(2, "update", "fail", 503, target="WC")
+    journal.client(3, "undo_check_out", "ok")
+
+    assert prop(judge(journal, "failed", policy=RetryPolicy(max_retries=5))) == "liveness"
+
+
+def test_a_skipped_intervention_does_not_hide_a_later_check_out() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.other(0.5, "concurrent_edit", {"Title": "x"}, message="skipped: checked out")
+    journal.other(0.6, "check_out")
+    journal.client(1, "update", "fail", 409)
+
+    assert prop(judge(journal, "failed", policy=RetryPolicy(max_retries=5))) is None
+
+
+def test_another_users_refused_patch_does_not_excuse_an_untruthful_success() -> None:
+    # The client wrote Description, then claimed Title: bob's refused PATCH changed nothing.
+    journal = Journal().setup(Title="a", Description="d").client(0, "read", "ok")
+    journal.client(
+        1, "update", "ok", changes={"Description": "x"}, values={"Title": "a", "Description": "x"}
+    )
+    journal.client(2, "update", "fail", 412, changes={"Title": "bob"}, user="bob")
+
+    assert prop(judge(journal, "applied", {"Title": "mine"})) == "truthful-outcome"

@@ -150,3 +150,13 @@ def test_applying_a_step_one_past_the_last_document_names_it() -> None:
 
     expected = "micro_update(document=1) targets document 1, but the scenario has 1"
     assert str(caught.value) == expected
+
+
+def test_other_users_act_as_other_unless_named() -> None:
+    for step in (
+        concurrent_edit(changes={"Title": "t"}),
+        check_out_as(),
+        check_in_as(),
+        undo_check_out_as(),
+    ):
+        assert step.action.user == "other"  # type: ignore[union-attr]

@@ -160,3 +160,7 @@ def test_other_users_act_as_other_unless_named() -> None:
         undo_check_out_as(),
     ):
         assert step.action.user == "other"  # type: ignore[union-attr]
+
+
+def test_latency_defaults_to_one_second() -> None:
+    assert latency().action == Latency(1.0)

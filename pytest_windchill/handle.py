@@ -9,18 +9,15 @@ reason when the server has none (a real Windchill).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Self, TypeVar
 
 import pytest
 import requests
 from flask import Flask
 
 from mock_server.config import MockConfig
-from mock_server.core.clock import Clock, ClockError, VirtualClock
 from mock_server.core.interventions import (
     Action,
     CheckInBy,
@@ -34,12 +31,13 @@ from mock_server.core.interventions import (
     MicroUpdate,
     UndoCheckOutBy,
 )
-from mock_server.core.journal import SKIPPED_PREFIX, Event, events_to_jsonl
+from mock_server.core.journal import Event, events_to_jsonl
+from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
-from mock_server.http.state import state
 
+from .backends import AdminAPIUnavailable, Backend, InProcess, MockClock, Remote
 from .client.policy import RetryPolicy
-from .health import Firing, TestHealth
+from .health import Firing, TestHealth, describe_pending, interference
 from .outcomes import OUTCOMES, Outcome, UpdateResult
 from .rules import ServerRules
 from .schedules import ConflictSchedule
@@ -48,205 +46,6 @@ __all__ = ["AdminAPIUnavailable", "MockClock", "WindchillMock"]
 
 _T = TypeVar("_T")
 _real_sleep = time.sleep  # captured before any test patches time.sleep
-
-
-class AdminAPIUnavailable(RuntimeError):
-    """The server has no ``/__mock/`` admin API (a real Windchill): injections are impossible."""
-
-
-class MockClock(Protocol):
-    def now(self) -> float: ...
-
-    def advance(self, seconds: float) -> float: ...
-
-
-class _Backend(Protocol):
-    clock: MockClock
-
-    @property
-    def virtual(self) -> bool: ...
-
-    def inject(self, intervention: Intervention) -> None: ...
-    def add_document(self, properties: Mapping[str, Any]) -> str: ...
-    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]: ...
-    def events(self) -> list[Event]: ...
-    def pending(self) -> list[Intervention]: ...
-    def metrics(self) -> dict[str, Any]: ...
-    def reset(self, config: MockConfig | None) -> None: ...
-    def elapsed(self) -> float: ...
-    def close(self) -> None: ...
-
-
-class _SystemClockView:
-    """``advance`` on a system clock is an error with a helpful message."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def now(self) -> float:
-        return self._clock.now()
-
-    def advance(self, seconds: float) -> float:
-        raise ClockError(
-            "this mock runs on the system clock (clock='system'); move time with freezegun "
-            "(frozen.tick(...)) or use the default virtual clock"
-        )
-
-
-class _InProcess:
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        clock = state(app).clock
-        self.clock: MockClock = (
-            clock if isinstance(clock, VirtualClock) else _SystemClockView(clock)
-        )
-
-    @property
-    def virtual(self) -> bool:
-        return state(self.app).clock.virtual
-
-    @property
-    def _repository(self) -> Any:
-        return state(self.app).repository
-
-    def inject(self, intervention: Intervention) -> None:
-        self._repository.inject(intervention)
-
-    def add_document(self, properties: Mapping[str, Any]) -> str:
-        doc_id: str = self._repository.add_document(dict(properties))
-        return doc_id
-
-    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
-        snapshot: tuple[dict[str, Any], str] = self._repository.snapshot(doc_id)
-        return snapshot
-
-    def events(self) -> list[Event]:
-        events: list[Event] = self._repository.journal.events()
-        return events
-
-    def pending(self) -> list[Intervention]:
-        pending: list[Intervention] = self._repository.pending()
-        return pending
-
-    def metrics(self) -> dict[str, Any]:
-        snapshot: dict[str, Any] = self._repository.metrics.snapshot()
-        return snapshot
-
-    def close(self) -> None:
-        pass
-
-    def reset(self, config: MockConfig | None) -> None:
-        mock = state(self.app)
-        if config is not None:
-            mock.reconfigure(config)
-        mock.reset()
-
-    def elapsed(self) -> float:
-        return float(self.clock.now() - self._repository.epoch)
-
-
-class _RemoteClock:
-    def __init__(self, backend: _Remote) -> None:
-        self._backend = backend
-
-    def now(self) -> float:
-        return float(self._backend.admin("GET", "clock")["now"])
-
-    def advance(self, seconds: float) -> float:
-        return float(self._backend.admin("POST", "clock/advance", {"seconds": seconds})["now"])
-
-
-class _Remote:
-    def __init__(self, base_url: str, session: requests.Session) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        token = os.environ.get("WINDCHILL_ADMIN_TOKEN")
-        if token:
-            self.session.headers["X-Mock-Admin-Token"] = token
-        self.clock: MockClock = _RemoteClock(self)
-        self._virtual: bool | None = None
-
-    @property
-    def virtual(self) -> bool:
-        if self._virtual is None:
-            self._virtual = bool(self.admin("GET", "clock").get("virtual"))
-        return self._virtual
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        url = f"{self.base_url}/__mock/{path}"
-        try:
-            response = self.session.request(method, url, json=body, timeout=30)
-        except requests.RequestException as error:
-            raise AdminAPIUnavailable(f"cannot reach {url}: {error}") from None
-        if response.status_code == 404 and "application/json" not in response.headers.get(
-            "Content-Type", ""
-        ):
-            raise AdminAPIUnavailable(
-                f"{self.base_url} has no mock admin API (/__mock/): it is not a windchill-mock "
-                "server, so injections, virtual time and the journal are unavailable"
-            )
-        if response.status_code in (401, 403) and path != "interventions":
-            raise AdminAPIUnavailable(
-                f"{self.base_url}/__mock/ refused access (HTTP {response.status_code}); start "
-                "the mock without --admin-token or set WINDCHILL_ADMIN_TOKEN"
-            )
-        if response.status_code >= 400:
-            raise RuntimeError(
-                f"{method} {url} answered {response.status_code}: {response.text[:500]}"
-            )
-        if path == "journal":
-            return response.text
-        return response.json()
-
-    def inject(self, intervention: Intervention) -> None:
-        self.admin("POST", "interventions", intervention.to_json())
-
-    def add_document(self, properties: Mapping[str, Any]) -> str:
-        doc_id: str = self.admin("POST", "documents", dict(properties))["id"]
-        return doc_id
-
-    def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
-        data = self.admin("GET", f"documents/{doc_id}")
-        return data["entity"], data["etag"]
-
-    def events(self) -> list[Event]:
-        text: str = self.admin("GET", "journal")
-        return [Event.from_json(json.loads(line)) for line in text.splitlines() if line.strip()]
-
-    def pending(self) -> list[Intervention]:
-        data = self.admin("GET", "interventions")
-        return [Intervention.from_json(item) for item in data["pending"]]
-
-    def metrics(self) -> dict[str, Any]:
-        metrics: dict[str, Any] = self.admin("GET", "metrics")
-        return metrics
-
-    def reset(self, config: MockConfig | None) -> None:
-        if config is not None:
-            # The admin API *merges* rates, durations and overrides into the server's config,
-            # so send every source and every knob: otherwise a standalone server keeps its own
-            # background rates (or a previous test's) where this test expects none.
-            background = config.background()
-            knobs = config.resolved_profile().knobs()
-            knobs.pop("name")
-            changes = {
-                "profile": config.profile,
-                "overrides": knobs,
-                "seed": config.seed,
-                "rates": {source: s.rate for source, s in background.items()},
-                "durations": {source: s.duration for source, s in background.items()},
-                "documents": config.documents,
-                "csrf": config.csrf,
-                "auth": config.auth,
-            }
-            self.admin("PUT", "config", changes)
-        self.admin("POST", "reset")
-
-    def elapsed(self) -> float:
-        return float(self.admin("GET", "clock")["t"])
-
-    def close(self) -> None:
-        self.session.close()
 
 
 class WindchillMock:
@@ -260,7 +59,7 @@ class WindchillMock:
 
     def __init__(
         self,
-        backend: _Backend,
+        backend: Backend,
         *,
         service_root: str,
         session: requests.Session,
@@ -286,9 +85,9 @@ class WindchillMock:
     @classmethod
     def in_process(
         cls, app: Flask, session: requests.Session, base_url: str, config: MockConfig
-    ) -> WindchillMock:
+    ) -> Self:
         return cls(
-            _InProcess(app),
+            InProcess(app),
             service_root=f"{base_url.rstrip('/')}{ROOT}",
             session=session,
             config=config,
@@ -296,16 +95,24 @@ class WindchillMock:
         )
 
     @classmethod
-    def remote(cls, base_url: str, session: requests.Session, config: MockConfig) -> WindchillMock:
+    def remote(cls, base_url: str, session: requests.Session, config: MockConfig) -> Self:
         base = base_url.rstrip("/")
         if base.endswith(ROOT):
             base = base[: -len(ROOT)]
         return cls(
-            _Remote(base, requests.Session()),
+            Remote(base, requests.Session()),
             service_root=f"{base}{ROOT}",
             session=session,
             config=config,
         )
+
+    @property
+    def repository(self) -> Repository:
+        """The mock's repository, for a mock in this process (``windchill``,
+        ``windchill_server``, scenarios); a ``TypeError`` for a server reached by URL."""
+        if not isinstance(self._backend, InProcess):
+            raise TypeError("the repository is in another process: use the admin API")
+        return self._backend.repository
 
     # -------------------------------------------------------------- time
 
@@ -575,56 +382,17 @@ class WindchillMock:
         it started still counts). A change made before the client's first read does not: the
         client reads its result and meets no conflict.
         """
-        injected = list(self._injected)
-        if not injected:
+        if not self._injected:
             return Firing(0, 0)
-        events = self.journal if events is None else events
-        pending = [i for i in self._guard(self._backend.pending) if i.document == doc_id]
-        mine = [e for e in events if e.document == doc_id and (not user or e.process == user)]
-        first = min((e.seq for e in mine if e.type == "invoke"), default=None)
-        # State changes: interventions, and micro-updates (journalled as background work).
-        state_events = [
-            e
-            for e in events
-            if e.document == doc_id
-            and e.type in ("intervention", "background")
-            and e.process != "setup"
-        ]
-        skipped = [e for e in state_events if (e.message or "").startswith(SKIPPED_PREFIX)]
-        applied = [e for e in state_events if e not in skipped]
-        early = [e for e in applied if first is None or e.seq < first]
-        met = len(applied) - len(early)
-        on_doc_requests = [i for i in injected if i.document == doc_id and i.action.request_action]
-        met += len(on_doc_requests) - sum(1 for i in pending if i.action.request_action)
-        rules = self.rules
-        refused = [
-            e
-            for e in mine
-            if e.type == "info"
-            or (
-                e.type == "fail"
-                and e.status is not None
-                and (e.status == 409 or rules.rides_out(e.status) or e.status >= 500)
-            )
-        ]
-        if early and refused:
-            met += 1  # a check-out or busy window set up before the client came
-        requests = max((e.request or 0 for e in events if e.document == doc_id), default=0)
-        reached = self.elapsed
-        unfired = [f"{_describe(i)}: {_why_pending(i, requests, reached)}" for i in pending]
-        unfired += [f"{e.op} on {doc_id} at t={e.t:g}s: {e.message}" for e in skipped]
-        if not refused:
-            unfired += [
-                f"{e.op} on {doc_id} at t={e.t:g}s: applied before the client's first request "
-                "on the document, so the client read its result and met no conflict"
-                for e in early
-            ]
-        unfired += [
-            f"{_describe(i)}: it targets {i.document}, not the judged document {doc_id}"
-            for i in injected
-            if i.document != doc_id
-        ]
-        return Firing(len(injected), max(0, met), tuple(unfired))
+        return interference(
+            self._injected,
+            self._guard(self._backend.pending),
+            self.journal if events is None else events,
+            doc_id,
+            user,
+            self.rules,
+            self.elapsed,
+        )
 
     def finish(self, session_rates: Mapping[str, float] | None = None) -> None:
         """Report this mock to the running test's health record (the fixtures call this when
@@ -648,7 +416,7 @@ class WindchillMock:
 
                 health.record_example(
                     len(self._injected) > len(pending),
-                    [f"{_describe(i)}: {_why_pending(i, requests_on(i.document), reached)}"
+                    [describe_pending(i, requests_on(i.document), reached)
                      for i in pending],
                 )  # fmt: skip
         base = dict(session_rates or {})
@@ -683,25 +451,3 @@ class WindchillMock:
             return call()
         except AdminAPIUnavailable as error:
             pytest.skip(f"needs the mock's admin API: {error}")
-
-
-def _describe(intervention: Intervention) -> str:
-    trigger = (
-        f"before_request={intervention.before_request}"
-        if intervention.before_request is not None
-        else f"at={intervention.at:g}"
-        if intervention.at is not None
-        else "at once"
-    )
-    return f"{intervention.action.kind}({trigger}) on {intervention.document}"
-
-
-def _why_pending(intervention: Intervention, requests: int, reached: float) -> str:
-    if intervention.before_request is not None:
-        return (
-            f"still pending: the document got only {requests} client request(s), so request "
-            f"{intervention.before_request} never came"
-        )
-    if intervention.at is not None and reached < intervention.at:
-        return f"still pending: virtual time reached only t={reached:g}s"
-    return "still pending: no client request came after it was due"

@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from mock_server.core.interventions import Intervention
+from mock_server.core.journal import SKIPPED_PREFIX, Event
+
+from .rules import ServerRules
 
 __all__ = [
     "MIN_FIRED_FRACTION",
@@ -33,6 +38,8 @@ __all__ = [
     "TestHealth",
     "WindchillUsageError",
     "WindchillWarning",
+    "describe_pending",
+    "interference",
     "parse_suppressed",
 ]
 
@@ -189,3 +196,92 @@ class TestHealth:
             "mock.clock.advance(seconds); or use clock='system' for wall time. Suppress with "
             "@pytest.mark.windchill(suppress_health_check=[HealthCheck.idle_background])."
         ]
+
+
+def interference(
+    injected: Sequence[Intervention],
+    pending: Sequence[Intervention],
+    events: Sequence[Event],
+    doc_id: str,
+    user: str,
+    rules: ServerRules,
+    reached: float,
+) -> Firing:
+    """Whether the interventions ``injected`` interfered with ``user``'s update of ``doc_id``,
+    and why the others did not; ``pending`` are those still waiting, ``reached`` the virtual
+    time the mock got to.
+
+    An intervention interferes when the client meets it: a state change after the client's
+    first request on the document, a request action (fault, lost response, latency) that hit
+    a request, or a refusal the client got (a check-out or busy window set up before it started
+    still counts). A change made before the client's first read does not: the client reads its
+    result and meets no conflict.
+    """
+    pending = [i for i in pending if i.document == doc_id]
+    mine = [e for e in events if e.document == doc_id and (not user or e.process == user)]
+    first = min((e.seq for e in mine if e.type == "invoke"), default=None)
+    # State changes: interventions, and micro-updates (journalled as background work).
+    state_events = [
+        e
+        for e in events
+        if e.document == doc_id
+        and e.type in ("intervention", "background")
+        and e.process != "setup"
+    ]
+    skipped = [e for e in state_events if (e.message or "").startswith(SKIPPED_PREFIX)]
+    applied = [e for e in state_events if e not in skipped]
+    early = [e for e in applied if first is None or e.seq < first]
+    met = len(applied) - len(early)
+    on_doc_requests = [i for i in injected if i.document == doc_id and i.action.request_action]
+    met += len(on_doc_requests) - sum(1 for i in pending if i.action.request_action)
+    refused = [
+        e
+        for e in mine
+        if e.type == "info"
+        or (
+            e.type == "fail"
+            and e.status is not None
+            and (e.status == 409 or rules.rides_out(e.status) or e.status >= 500)
+        )
+    ]
+    if early and refused:
+        met += 1  # a check-out or busy window set up before the client came
+    requests = max((e.request or 0 for e in events if e.document == doc_id), default=0)
+    unfired = [describe_pending(i, requests, reached) for i in pending]
+    unfired += [f"{e.op} on {doc_id} at t={e.t:g}s: {e.message}" for e in skipped]
+    if not refused:
+        unfired += [
+            f"{e.op} on {doc_id} at t={e.t:g}s: applied before the client's first request "
+            "on the document, so the client read its result and met no conflict"
+            for e in early
+        ]
+    unfired += [
+        f"{_describe(i)}: it targets {i.document}, not the judged document {doc_id}"
+        for i in injected
+        if i.document != doc_id
+    ]
+    return Firing(len(injected), max(0, met), tuple(unfired))
+
+
+def _describe(intervention: Intervention) -> str:
+    trigger = (
+        f"before_request={intervention.before_request}"
+        if intervention.before_request is not None
+        else f"at={intervention.at:g}"
+        if intervention.at is not None
+        else "at once"
+    )
+    return f"{intervention.action.kind}({trigger}) on {intervention.document}"
+
+
+def describe_pending(intervention: Intervention, requests: int, reached: float) -> str:
+    """An intervention still pending, and why: the request or time it waits for never came."""
+    what = _describe(intervention)
+    if intervention.before_request is not None:
+        return (
+            f"{what}: still pending: the document got only {requests} client request(s), so "
+            f"request {intervention.before_request} never came"
+        )
+    if intervention.at is not None and reached < intervention.at:
+        return f"{what}: still pending: virtual time reached only t={reached:g}s"
+    return f"{what}: still pending: no client request came after it was due"

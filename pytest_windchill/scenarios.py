@@ -273,7 +273,6 @@ class WindchillFactory:
             app, auth=("wcadmin", mock_config.users.get("wcadmin", "wcadmin"))
         )
         mock = Scenario.in_process(app, session, DEFAULT_BASE_URL, mock_config)
-        assert isinstance(mock, Scenario)
         mock.health = self._health()
         specs: list[Mapping[str, Any]]
         if isinstance(documents, int):

@@ -142,7 +142,7 @@ class WindchillStateMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_client_holds_a_lock(self) -> None:
-        for doc in _repository(self.mock).ids():
+        for doc in self.mock.repository.ids():
             entity = self.mock.document(doc)
             if entity["CheckoutState"] == "Checked out":
                 owner = _checkout_owner(self.mock, doc)
@@ -154,15 +154,7 @@ class WindchillStateMachine(RuleBasedStateMachine):
         self.mock.session.close()
 
     def _request_count(self, doc: str) -> int:
-        count: int = _repository(self.mock).request_count(doc)
-        return count
-
-
-def _repository(mock: WindchillMock) -> Any:
-    from mock_server.http.state import state
-
-    assert mock.app is not None
-    return state(mock.app).repository
+        return self.mock.repository.request_count(doc)
 
 
 def _checkout_owner(mock: WindchillMock, doc: str) -> str | None:

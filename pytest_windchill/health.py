@@ -193,8 +193,9 @@ class TestHealth:
             f"for this test, but virtual time never moved in its {self.background_mocks} "
             "mock(s), so no background operation could happen. Virtual time moves when the "
             "client sleeps (time.sleep is virtual under the fixtures) or the test calls "
-            "mock.clock.advance(seconds); or use clock='system' for wall time. Suppress with "
-            "@pytest.mark.windchill(suppress_health_check=[HealthCheck.idle_background])."
+            "mock.clock.advance(seconds). Suppress with "
+            "@pytest.mark.windchill(suppress_health_check=[HealthCheck.idle_background]) "
+            "(from pytest_windchill import HealthCheck)."
         ]
 
 

@@ -12,6 +12,7 @@ Fixtures (see docs/fixtures.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from mock_server.http import create_app, install_state
 from mock_server.http.odata import ROOT
 from mock_server.server import LiveServer
 
+from .backends import AdminAPIUnavailable
 from .client import InMemoryReviewQueue
 from .client.updater import DocumentUpdater
 from .handle import WindchillMock
@@ -183,9 +185,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Any:
         if own and not context.health.marker_read:
             warnings.warn(
                 WindchillWarning(
-                    f"@pytest.mark.windchill on {item.name} had no effect: the test used none "
-                    f"of the fixtures that read it ({', '.join(sorted(MARKER_FIXTURES))}). "
-                    "Request one of them, or remove the marker."
+                    f"@pytest.mark.windchill on {item.name} had no effect: no mock of this "
+                    f"test read it (the fixtures that do: {', '.join(sorted(MARKER_FIXTURES))}; "
+                    "windchill_factory reads it when the test opens a scenario). Use one of "
+                    "them, or remove the marker."
                 ),
                 stacklevel=1,
             )
@@ -322,7 +325,10 @@ def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[Wi
             yield handle
         handle.finish(_settings(request).rates)
     finally:
-        if handle.app is not None:  # an external server's journal may not be reachable
+        # A server without the admin API (a real Windchill) has no journal to count.
+        with contextlib.suppress(
+            AdminAPIUnavailable, requests.RequestException, pytest.skip.Exception
+        ):
             stats.record_mock(handle)
         handle.close()
 
@@ -359,14 +365,21 @@ def windchill_factory(request: pytest.FixtureRequest) -> WindchillFactory:
     """
     settings = _settings(request)
     config = request.config
+    if settings.url is not None:
+        raise pytest.UsageError(
+            f"windchill_factory runs its scenarios in this process, but the windchill url from "
+            f"{settings.sources['url']} ({settings.url}) points the tests at another server: "
+            "the property tests would not run against it. Run them without the URL (select "
+            "them with -k or -m), or use windchill / windchill_server, which follow it."
+        )
 
     def base() -> MockConfig:
         context = _context(config)
         marker = context.marker if context is not None else {}
-        if "__error__" in marker:
-            raise pytest.UsageError(marker["__error__"])
         if context is not None and marker:
             context.health.marker_read = True
+        if "__error__" in marker:
+            raise pytest.UsageError(marker["__error__"])
         if marker.get("clock", "virtual") != "virtual":
             raise pytest.UsageError(
                 "windchill_factory scenarios always run on a virtual clock; "

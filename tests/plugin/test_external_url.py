@@ -154,3 +154,23 @@ def test_a_test_needing_injections_is_skipped_without_an_admin_api(
     result.stdout.fnmatch_lines(
         ["SKIPPED *needs the mock's admin API*has no mock admin API (/__mock/)*"]
     )
+
+
+def test_the_summary_counts_what_a_standalone_mock_saw(
+    pytester: pytest.Pytester, standalone_mock: str
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_one_retry(windchill, windchill_client):
+            doc = windchill.create_document()
+            windchill.micro_update(doc, before_request=2)
+            assert windchill_client.update(doc, {"Title": "x"}).status == "applied"
+        """
+    )
+
+    result = pytester.runpytest("--windchill-url", standalone_mock, "-p", "no:randomly")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["mocks: 1, client requests: *, conflicts (409/412): 1 (*), PATCH retries: 1"]
+    )

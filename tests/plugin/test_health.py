@@ -714,3 +714,33 @@ def test_the_probe_reads_no_body(pytester: pytest.Pytester, serve_handler: Any) 
         release.set()
 
     result.assert_outcomes(passed=1)
+
+
+def test_the_factory_refuses_to_pretend_it_runs_against_a_windchill_url(
+    pytester: pytest.Pytester, server_without_admin_api: str
+) -> None:
+    pytester.makepyfile("def test_property(windchill_factory):\n    pass\n")
+
+    result = pytester.runpytest("--windchill-url", server_without_admin_api)
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*windchill_factory runs its scenarios in this process*"])
+
+
+def test_a_factory_test_that_opens_no_scenario_hears_why_its_marker_did_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.windchill(profile="odata")
+        def test_x(windchill_factory):
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-W", "default")
+
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*no mock of this test read it*opens a scenario*"])

@@ -113,6 +113,13 @@ def prop(violation: ConcurrencyViolation | None) -> str | None:
     return None if violation is None else violation.property
 
 
+def explanation(violation: ConcurrencyViolation | None, expected: str) -> str:
+    """The explanation of a violation of ``expected`` (failing when it is another one)."""
+    assert violation is not None, f"expected a {expected} violation, found none"
+    assert violation.property == expected, str(violation)
+    return violation.explanation
+
+
 # ------------------------------------------------------------------ unconditional-write
 
 
@@ -254,11 +261,7 @@ def test_success_without_any_write_says_none_was_applied() -> None:
     journal = Journal().setup(Title="a").client(0, "read", "ok")
     journal.client(1, "update", "fail", 412, until=2)
 
-    violation = judge(journal, "applied")
-
-    assert prop(violation) == "truthful-outcome"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "applied"), "truthful-outcome") == (
         "the client reported 'applied', but none of its writes was applied and the server "
         "holds {'Title': 'a'}, not {'Title': 'mine'} (at t=2s). Report success only for a 2xx "
         "answer to your own write, or after a read that shows your values"
@@ -284,11 +287,7 @@ def test_success_when_the_server_holds_something_else_says_what_it_holds() -> No
     journal = Journal().setup(Title="a").client(0, "read", "ok")
     journal.client(1, "update", "ok", changes={"Title": "x"}, values={"Title": "x"})
 
-    violation = judge(journal, "applied")
-
-    assert prop(violation) == "truthful-outcome"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "applied"), "truthful-outcome") == (
         "the client reported 'applied', but the server holds {'Title': 'x'}, not "
         "{'Title': 'mine'} (at t=1s). Report success only for a 2xx answer to your own "
         "write, or after a read that shows your values"
@@ -301,11 +300,7 @@ def test_failure_reported_after_an_acknowledged_write_is_untruthful() -> None:
     journal.client(1, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
     journal.client(2, "read", "fail", 503)
 
-    violation = judge(journal, "failed")
-
-    assert prop(violation) == "truthful-outcome"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "failed"), "truthful-outcome") == (
         "the client reported 'failed', but its write at t=1s is on the server "
         "({'Title': 'mine'}); report what the server holds"
     )
@@ -360,11 +355,7 @@ def test_every_412_of_an_update_is_examined_not_only_the_first() -> None:
     journal.client(3, "update", "fail", 412, if_match='"v2.5"', etag_after='"v3.6"')
     journal.client(4, "update", "ok", if_match='"v3.6"', values={"Title": "mine"})
 
-    violation = judge(journal, "applied")
-
-    assert prop(violation) == "blind-retry-after-412"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "applied"), "blind-retry-after-412") == (
         "412 at t=3s means the version moved (another user's edit), yet the client PATCHed "
         "again at t=4s without reading the document: merge against the base or send it to "
         "review"
@@ -388,11 +379,9 @@ def test_unbounded_effort_names_the_first_and_last_attempt_and_the_fix() -> None
     for t in (1, 3, 6):
         journal.client(t, "update", "fail", 503, if_match=f'"v1.{t}"')
 
-    violation = judge(journal, "failed", policy=RetryPolicy(max_retries=1))
-
-    assert prop(violation) == "bounded-effort"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(
+        judge(journal, "failed", policy=RetryPolicy(max_retries=1)), "bounded-effort"
+    ) == (
         "3 PATCH attempts on the document (t=1s to t=6s); the policy allows 2 "
         "(max_retries=1 plus the first). Stop after the last retry: report 'failed', or fall "
         "back to check-out"
@@ -404,11 +393,7 @@ def test_a_retry_a_tenth_of_a_second_after_a_409_late_in_the_run_is_too_soon() -
     journal.client(5, "update", "fail", 409, if_match='"v1.1"')
     journal.client(5.1, "update", "ok", if_match='"v1.2"', values={"Title": "mine"})
 
-    violation = judge(journal, "applied")
-
-    assert prop(violation) == "backoff"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "applied"), "backoff") == (
         "retry 1 came 0.100s after the 409 at t=5s; the policy's backoff asks for at least "
         "0.500s (retries are numbered from 1 over every PATCH after the first, a merge after a "
         "412 included). Sleep the policy's delay before retrying"
@@ -459,11 +444,7 @@ def test_a_failed_check_in_does_not_release_the_lock() -> None:
     journal.client(2, "check_out", "ok")
     journal.client(3, "check_in", "fail", 409)
 
-    violation = judge(journal, "failed")
-
-    assert prop(violation) == "lock-hygiene"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(judge(journal, "failed"), "lock-hygiene") == (
         "the client (wcadmin) checked the document out at t=2s and left it checked out; undo "
         "the check-out when anything after it fails"
     )
@@ -560,11 +541,9 @@ def test_liveness_names_every_failure_its_time_and_the_fix() -> None:
     journal.client(1, "update", "fail", 409)
     journal.client(2.5, "update", "fail", 409, if_match='"v1.2"')
 
-    violation = judge(journal, "failed", policy=RetryPolicy(max_retries=3, base_delay=1))
-
-    assert prop(violation) == "liveness"
-    assert violation is not None
-    assert violation.explanation == (
+    assert explanation(
+        judge(journal, "failed", policy=RetryPolicy(max_retries=3, base_delay=1)), "liveness"
+    ) == (
         "the client gave up after 2 failed request(s) (at t=1s, t=2.5s), although the "
         "interference (0 event(s)) is within what its policy (max_retries=3) can ride out and "
         "nobody else held the document checked out. Retry conflicts, lost responses and "

@@ -219,3 +219,25 @@ def test_retry_policies_span_their_documented_ranges() -> None:
             retry_policies(max_retries=4), lambda p, n=name, m=middle: getattr(p, n) > m
         )
     assert reachable(retry_policies(max_retries=4), lambda p: p.max_retries == 4)
+
+
+def test_default_policies_allow_up_to_five_retries() -> None:
+    assert all(p.max_retries <= 5 for p in draws(retry_policies(), 100))
+    assert reachable(retry_policies(), lambda p: p.max_retries == 5)
+
+
+def test_default_steps_hit_the_first_document_up_to_request_eight() -> None:
+    drawn = draws(steps(), 100)
+
+    assert {s.document for s in drawn} == {0}
+    assert all(1 <= (s.before_request or 0) <= 8 for s in drawn)
+    assert reachable(steps(), lambda s: s.before_request == 8)
+
+
+def test_with_several_documents_the_first_is_still_drawn() -> None:
+    assert reachable(steps(documents=3), lambda s: s.document == 0)
+
+
+def test_steps_need_at_least_one_action_kind() -> None:
+    with pytest.raises(ValueError, match=r"^actions must name at least one action kind$"):
+        steps(actions=())

@@ -374,14 +374,7 @@ class WindchillMock:
 
     def firing(self, doc_id: str, events: list[Event] | None = None, user: str = "") -> Firing:
         """Whether the interventions injected so far interfered with ``user``'s update of
-        ``doc_id``, and why the others did not.
-
-        An intervention interferes when the client meets it: a state change after the client's
-        first request on the document, a request action (fault, lost response, latency) that
-        hit a request, or a refusal the client got (a check-out or busy window set up before
-        it started still counts). A change made before the client's first read does not: the
-        client reads its result and meets no conflict.
-        """
+        ``doc_id`` (see :func:`pytest_windchill.health.interference`)."""
         if not self._injected:
             return Firing(0, 0)
         return interference(
@@ -408,17 +401,11 @@ class WindchillMock:
                 health.record_example(self._met, self._unfired)
             else:
                 pending = self._guard(self._backend.pending)
-                events = self.journal
-                reached = self.elapsed
-
-                def requests_on(doc: str) -> int:
-                    return max((e.request or 0 for e in events if e.document == doc), default=0)
-
+                events, reached = self.journal, self.elapsed
                 health.record_example(
                     len(self._injected) > len(pending),
-                    [describe_pending(i, requests_on(i.document), reached)
-                     for i in pending],
-                )  # fmt: skip
+                    [describe_pending(i, events, reached) for i in pending],
+                )
         base = dict(session_rates or {})
         rates = {k: v for k, v in self.config.rates.items() if v > 0 and base.get(k) != v}
         if rates and self.virtual_time:

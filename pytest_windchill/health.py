@@ -247,8 +247,7 @@ def interference(
     ]
     if early and refused:
         met += 1  # a check-out or busy window set up before the client came
-    requests = max((e.request or 0 for e in events if e.document == doc_id), default=0)
-    unfired = [describe_pending(i, requests, reached) for i in pending]
+    unfired = [describe_pending(i, events, reached) for i in pending]
     unfired += [f"{e.op} on {doc_id} at t={e.t:g}s: {e.message}" for e in skipped]
     if not refused:
         unfired += [
@@ -275,9 +274,12 @@ def _describe(intervention: Intervention) -> str:
     return f"{intervention.action.kind}({trigger}) on {intervention.document}"
 
 
-def describe_pending(intervention: Intervention, requests: int, reached: float) -> str:
+def describe_pending(intervention: Intervention, events: Sequence[Event], reached: float) -> str:
     """An intervention still pending, and why: the request or time it waits for never came."""
     what = _describe(intervention)
+    requests = max(
+        (e.request or 0 for e in events if e.document == intervention.document), default=0
+    )
     if intervention.before_request is not None:
         return (
             f"{what}: still pending: the document got only {requests} client request(s), so "

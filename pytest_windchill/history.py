@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.core.journal import SKIPPED_PREFIX, Event
+from mock_server.core.journal import ENDS, SKIPPED_PREFIX, Event
 
 __all__ = ["History", "Operation", "client_operations"]
 
@@ -57,7 +57,7 @@ def client_operations(history: Sequence[Event], user: str, since: int) -> list[O
         if event.type == "invoke":
             invokes[event.op_id] = event
             order.append(event.op_id)
-        elif event.type in ("ok", "fail", "info"):
+        elif event.type in ENDS:
             ends[event.op_id] = event
     return [Operation(invokes[i], ends.get(i)) for i in order]
 

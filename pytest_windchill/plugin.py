@@ -64,7 +64,6 @@ class _TestContext:
     health: TestHealth = field(default_factory=TestHealth)
     #: The fixture mocks of this test, to report to ``health`` when the body ends.
     mocks: list[WindchillMock] = field(default_factory=list)
-    session_rates: dict[str, float] = field(default_factory=dict)
 
 
 _CONTEXT = pytest.StashKey[_TestContext]()
@@ -147,8 +146,9 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     result = yield
     context = item.config.stash.get(_CONTEXT, None)
     if context is not None:
+        session_rates = item.config.stash[_SETTINGS].rates
         for mock in context.mocks:  # the fixtures' mocks live on until teardown
-            mock.finish(context.session_rates)
+            mock.finish(session_rates)
         failure = context.health.failure()
         if failure is not None:
             raise failure
@@ -318,12 +318,10 @@ def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[Wi
     context = _context(request.config)
     handle.health = context.health if context is not None else None
     if context is not None:
-        context.mocks.append(handle)
-        context.session_rates = dict(_settings(request).rates)
+        context.mocks.append(handle)  # reported to the health record when the body ends
     try:
         with virtual_sleep(handle):
             yield handle
-        handle.finish(_settings(request).rates)
     finally:
         # A server without the admin API (a real Windchill) has no journal to count.
         with contextlib.suppress(

@@ -68,16 +68,15 @@ class RunStats:
         last_patch_failed: dict[str, bool] = {}
         requests = conflicts = retries = 0
         for event in events:
-            if event.process != user or event.document is None:
-                if event.process == user and event.type == "invoke":
-                    requests += 1
+            if event.process != user:
                 continue
+            document = event.document or ""
             if event.type == "invoke":
                 requests += 1
-                if event.op == "update" and last_patch_failed.get(event.document, False):
+                if event.op == "update" and last_patch_failed.get(document, False):
                     retries += 1
             elif event.op == "update":
-                last_patch_failed[event.document] = event.type != "ok"
+                last_patch_failed[document] = event.type != "ok"
             if event.type == "fail" and event.status in conflict_statuses:
                 conflicts += 1
         with self._lock:
@@ -201,9 +200,9 @@ class Scenario(WindchillMock):
         interference). A scenario document (``documents=``) that this example's steps happen
         to miss is left to the ``unfired_interventions`` health check: with generated
         multi-document schedules that is normal for one example, not for a whole test."""
-        own = self.documents[: self._own]
-        if self.schedule and doc_id not in self.targets() and doc_id not in own:
-            hits = sorted(self.targets()) or "no document yet"
+        targets = self.targets()
+        if self.schedule and doc_id not in targets and doc_id not in self.documents[: self._own]:
+            hits = sorted(targets) or "no document yet"
             raise WindchillUsageError(
                 f"check_update({doc_id!r}): the scenario's schedule never targets this "
                 f"document (its {len(self.schedule)} step(s) hit {hits}), so the update met "

@@ -190,10 +190,6 @@ class Repository:
         with self._lock:
             self._background.configure(settings, self._clock.now())
 
-    def set_profile(self, profile: Profile) -> None:
-        with self._lock:
-            self.profile = profile
-
     def configure(
         self,
         *,

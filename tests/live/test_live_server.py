@@ -92,9 +92,14 @@ def test_separate_connections_show_as_separate_client_ports() -> None:
     # The control for the test above: the server-side port does tell connections apart.
     recorder = _ClientPorts(create_app(MockConfig(documents=1), clock=VirtualClock()))
     with LiveServer(recorder) as server:
-        for _ in range(3):
-            with requests.Session() as session:
+        # All three stay open until the end: the OS may reuse a closed connection's port.
+        sessions = [requests.Session() for _ in range(3)]
+        try:
+            for session in sessions:
                 session.get(server.url + DOCUMENTS, auth=AUTH, timeout=TIMEOUT)
+        finally:
+            for session in sessions:
+                session.close()
     assert len(set(recorder.ports)) == 3, recorder.ports
 
 

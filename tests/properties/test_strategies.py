@@ -253,3 +253,10 @@ def test_retry_policies_shrink_to_no_retries_no_delay_no_jitter() -> None:
     policy = shrunk(retry_policies(), lambda p: True)
 
     assert (policy.max_retries, policy.base_delay, policy.jitter) == (0, 0.0, 0.0)
+
+
+def test_retry_policies_reach_a_constant_delay_and_a_low_cap() -> None:
+    # factor 1 (no growth) and a 2 s cap are the edges a client's backoff is most often
+    # wrong at; the strategy must be able to produce them.
+    assert shrunk(retry_policies(), lambda p: p.factor < 1.5).factor == 1.0
+    assert shrunk(retry_policies(), lambda p: p.max_delay < 2.5).max_delay == 2.0

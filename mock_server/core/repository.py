@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .background import SOURCES, Arrival, Background, SourceSettings
@@ -64,11 +64,11 @@ from .journal import (
     Op,
 )
 from .profiles import Profile, profile_named
+from .store import DocumentStore
 
 __all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
 
 
-_FIRST_OID = 164057
 _DEMO_TITLES = (
     "Pump housing assembly drawing",
     "Gearbox service manual",
@@ -82,6 +82,13 @@ _DEMO_TITLES = (
 
 
 _NO_CONDITIONS = WriteConditions()  # a write without any concurrency header
+
+
+class _Journalled:
+    """Returned by a state action that journalled itself."""
+
+
+_JOURNALLED = _Journalled()
 
 
 class _Unset:
@@ -99,20 +106,6 @@ class OpResult:
     etag: str | None
     lost: bool = False
     update_token: str | None = None
-
-
-@dataclass
-class _Pending:
-    intervention: Intervention
-    at_abs: float | None = None
-
-
-@dataclass
-class _Family:
-    """Per original document: request counter and pending interventions."""
-
-    requests: int = 0
-    pending: list[_Pending] = field(default_factory=list)
 
 
 class Repository:
@@ -146,10 +139,7 @@ class Repository:
 
     def _reset_state(self) -> None:
         self.epoch = self._clock.now()
-        self._docs: dict[int, Document] = {}
-        self._keys: dict[str, int] = {}
-        self._families: dict[int, _Family] = {}
-        self._next_oid = _FIRST_OID
+        self._store = DocumentStore()
         settings = {s: SourceSettings() for s in SOURCES}
         settings.update(self._initial_background)
         self._background = Background(self.seed, settings, self.epoch)
@@ -245,14 +235,14 @@ class Repository:
 
     def ids(self) -> list[str]:
         with self._lock:
-            return [doc.id for doc in self._docs.values() if not doc.is_working_copy]
+            return [doc.id for doc in self._store.originals()]
 
     def peek(self, key: str) -> dict[str, Any]:
         """The server's truth for ``key`` now, without a journal entry or request count."""
         with self._lock:
-            doc = self._resolve(key)
-            self._materialise(self._family_oid(doc), self._clock.now())
-            return self._entity(self._resolve(key))
+            doc = self._store.resolve(key)
+            self._materialise(self._store.family_oid(doc), self._clock.now())
+            return self._entity(self._store.resolve(key))
 
     def snapshot(self, key: str) -> tuple[dict[str, Any], str]:
         """``peek`` and ``current_etag`` together, read under one lock: they always agree."""
@@ -261,9 +251,9 @@ class Repository:
 
     def current_etag(self, key: str) -> str:
         with self._lock:
-            doc = self._resolve(key)
-            self._materialise(self._family_oid(doc), self._clock.now())
-            return str(self._etag(self._resolve(key)))
+            doc = self._store.resolve(key)
+            self._materialise(self._store.family_oid(doc), self._clock.now())
+            return str(self._etag(self._store.resolve(key)))
 
     def query(
         self,
@@ -286,14 +276,14 @@ class Repository:
                 self._materialise_due_interventions(self._clock.now())
             matches = [
                 doc
-                for doc in sorted(self._docs.values(), key=lambda d: d.oid)
+                for doc in sorted(self._store.docs.values(), key=lambda d: d.oid)
                 if all(_property(doc, name) == value for name, value in wanted)
             ]
             page = matches[skip : None if top is None else skip + top]
             now = self._clock.now()
             result = []
             for doc in page:
-                self._materialise(self._family_oid(doc), now)
+                self._materialise(self._store.family_oid(doc), now)
                 result.append((self._entity(doc), self._etag_header(doc)))
             return result, len(matches)
 
@@ -395,7 +385,7 @@ class Repository:
         """Check in (given the original or its working copy): makes the next iteration."""
 
         def body(doc: Document, now: float) -> Document:
-            original = self._original_of(doc)
+            original = self._store.original_of(doc)
             if original.checked_out_by is None:
                 raise BadRequest(f"{original.id} is not checked out")
             if original.checked_out_by != user:
@@ -409,7 +399,7 @@ class Repository:
 
     def undo_check_out(self, key: str, *, user: str) -> OpResult:
         def body(doc: Document, now: float) -> Document:
-            original = self._original_of(doc)
+            original = self._store.original_of(doc)
             if original.checked_out_by is None:
                 raise BadRequest(f"{original.id} is not checked out")
             if original.checked_out_by != user:
@@ -447,7 +437,7 @@ class Repository:
                 )
             number = checked.get("Number")
             if number is not None and any(
-                d.number == number and d.oid != doc.oid for d in self._docs.values()
+                d.number == number and d.oid != doc.oid for d in self._store.docs.values()
             ):
                 raise Conflict(f"A document with number {number} already exists")
             doc.apply({k: v for k, v in checked.items() if k in values})
@@ -470,28 +460,28 @@ class Repository:
         """
         action = intervention.action
         with self._lock:
-            doc = self._resolve(intervention.document)
+            doc = self._store.resolve(intervention.document)
             if doc.is_working_copy:
                 raise MockError(f"{doc.id} is a working copy; target the original document")
             self._validate_action(action)
-            family = self._family(doc.oid)
+            queue = self._store.queue(doc.oid)
             now = self._clock.now()
             if intervention.before_request is not None and intervention.before_request <= (
-                family.requests
+                queue.requests
             ):
                 raise MockError(
                     f"before_request={intervention.before_request} can never fire: "
-                    f"{doc.id} has already had {family.requests} client request(s)"
+                    f"{doc.id} has already had {queue.requests} client request(s)"
                 )
             if intervention.before_request is None and intervention.at is None:
                 if action.request_action:
-                    family.pending.append(_Pending(intervention))
+                    queue.add(intervention)
                 else:
                     self._materialise(doc.oid, now)
                     self._apply_action(doc, action, now, strict=True)
             else:
                 at_abs = None if intervention.at is None else self.epoch + intervention.at
-                family.pending.append(_Pending(intervention, at_abs))
+                queue.add(intervention, at_abs)
             self.metrics.count_intervention()
 
     def inject_all(self, interventions: Sequence[Intervention]) -> None:
@@ -499,33 +489,27 @@ class Repository:
         with self._lock:
             now = self._clock.now()
             for intervention in interventions:  # arrivals due now stay applied on a rollback
-                oid = self._keys.get(intervention.document)
-                if oid is not None:
-                    self._materialise(self._family_oid(self._docs[oid]), now)
-            saved_docs = {oid: doc.copy() for oid, doc in self._docs.items()}
-            saved_keys = dict(self._keys)
-            saved_families = {
-                oid: _Family(f.requests, list(f.pending)) for oid, f in self._families.items()
-            }
-            saved_oid, mark, counted = self._next_oid, self.journal.mark(), 0
+                doc = self._store.get(intervention.document)
+                if doc is not None:
+                    self._materialise(self._store.family_oid(doc), now)
+            saved, mark, counted = self._store.save(), self.journal.mark(), 0
             try:
                 for intervention in interventions:
                     self.inject(intervention)
                     counted += 1
             except BaseException:
-                self._docs, self._keys, self._families = saved_docs, saved_keys, saved_families
-                self._next_oid = saved_oid
+                self._store.restore(saved)
                 self.journal.rewind(mark)
                 self.metrics.uncount_interventions(counted)
                 raise
 
     def pending(self) -> list[Intervention]:
         with self._lock:
-            return [p.intervention for f in self._families.values() for p in f.pending]
+            return [i for queue in self._store.queues.values() for i in queue.interventions()]
 
     def request_count(self, key: str) -> int:
         with self._lock:
-            return self._family(self._family_oid(self._resolve(key))).requests
+            return self._store.queue(self._store.family_oid(self._store.resolve(key))).requests
 
     def _validate_action(self, action: Action) -> None:
         if isinstance(action, ConcurrentEdit | CheckInBy) and action.changes:
@@ -556,7 +540,7 @@ class Repository:
             now = self._clock.now()
             op_id = self.journal.next_op_id()
             try:
-                doc = self._resolve(key)
+                doc = self._store.resolve(key)
             except NotFound as error:
                 self._record(
                     now,
@@ -579,13 +563,11 @@ class Repository:
                     message=error.message,
                 )
                 raise
-            family_oid = self._family_oid(doc)
-            family = self._family(family_oid)
-            family.requests += 1
-            request = family.requests
-            shaping = self._take_request_actions(family_oid, family, request, now)
+            family_oid = self._store.family_oid(doc)
+            request = self._store.queue(family_oid).count_request()
+            shaping = self._take_request_actions(family_oid, request, now)
             self._materialise(family_oid, now)
-            doc_id = self._docs[family_oid].id
+            doc_id = self._store.docs[family_oid].id
             self._record(
                 now,
                 "invoke",
@@ -613,7 +595,7 @@ class Repository:
                 if fault is not None:
                     raise _fault_error(fault)
                 # Every body validates before it changes anything: a rejection changes nothing.
-                result_doc = body(self._resolve(key), now)
+                result_doc = body(self._store.resolve(key), now)
             except WindchillError as error:
                 self._record(
                     now,
@@ -652,7 +634,7 @@ class Repository:
 
     def _check_writable(self, doc: Document, user: str) -> None:
         if doc.is_working_copy:
-            original = self._original_of(doc)
+            original = self._store.original_of(doc)
             if original.checked_out_by != user:
                 raise CheckedOut(
                     f"{doc.id} is the working copy of {original.id}, "
@@ -665,7 +647,7 @@ class Repository:
             assert doc.working_copy is not None
             raise CheckedOut(
                 f"{doc.id} is checked out by you; update its working copy "
-                f"{self._docs[doc.working_copy].id} and check it in"
+                f"{self._store.docs[doc.working_copy].id} and check it in"
             )
 
     def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
@@ -684,16 +666,16 @@ class Repository:
         """Validate the properties of a new document; its Number must be unused."""
         values = validate_changes(properties, soft_attributes=self.soft_attributes, creating=True)
         number = values.get("Number")
-        if number is not None and any(d.number == number for d in self._docs.values()):
+        if number is not None and any(d.number == number for d in self._store.docs.values()):
             raise Conflict(f"A document with number {number} already exists")
         return values
 
     def _new_document(self, values: Mapping[str, Scalar], *, user: str, now: float) -> Document:
-        oid = self._allocate()
+        oid = self._store.allocate()
         number = values.get("Number")
         doc = Document(
             oid=oid,
-            vid=self._allocate(),
+            vid=self._store.allocate(),
             number=str(number) if number is not None else f"{oid:010d}",
             name=str(values["Name"]),
             created_on=now,
@@ -703,14 +685,13 @@ class Repository:
         )
         doc.apply({k: v for k, v in values.items() if k not in ("Name", "Number")})
         doc.touch(now)
-        self._add(doc)
-        self._families[oid] = _Family()
+        self._store.add(doc)
         return doc
 
     def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
         doc.touch(now)
         working = doc.copy()
-        working.oid = self._allocate()
+        working.oid = self._store.allocate()
         working.working_copy_of = doc.oid
         working.checked_out_by = None
         working.working_copy = None
@@ -718,7 +699,7 @@ class Repository:
         working.modified_by = user
         working.checkout_note = note
         working.touch(now)  # after the original's: the two never share an ETag
-        self._add(working)
+        self._store.add(working)
         doc.checked_out_by = user
         doc.working_copy = working.oid
         doc.checkout_note = note
@@ -726,7 +707,7 @@ class Repository:
 
     def _check_in(self, original: Document, user: str, now: float) -> None:
         assert original.working_copy is not None
-        working = self._docs[original.working_copy]
+        working = self._store.docs[original.working_copy]
         original.description = working.description
         original.title = working.title
         original.attributes = dict(working.attributes)
@@ -742,108 +723,59 @@ class Repository:
 
     def _drop_working_copy(self, original: Document) -> None:
         assert original.working_copy is not None
-        working = self._docs.pop(original.working_copy)
-        self._keys.pop(working.id, None)
+        self._store.discard(original.working_copy)
         original.checked_out_by = None
         original.working_copy = None
         original.checkout_note = None
 
-    def _add(self, doc: Document) -> None:
-        self._docs[doc.oid] = doc
-        self._keys[doc.id] = doc.oid
-        if not doc.is_working_copy:
-            self._keys[f"VR:wt.doc.WTDocument:{doc.vid}"] = doc.oid
-
     def _remove(self, doc: Document) -> None:
         if doc.working_copy is not None:
             self._drop_working_copy(doc)
-        self._docs.pop(doc.oid)
-        self._keys = {k: v for k, v in self._keys.items() if v != doc.oid}
-        self._families.pop(doc.oid, None)
+        self._store.discard(doc.oid)
         self._background.forget(doc.oid)
-
-    def _allocate(self) -> int:
-        oid = self._next_oid
-        self._next_oid += 1
-        return oid
 
     # ------------------------------------------------------------------ internals: time
 
     def _materialise_due_interventions(self, now: float) -> None:
         """Materialise every family with an ``at=`` state intervention due by ``now``."""
-        for family_oid, family in list(self._families.items()):
-            if any(
-                p.at_abs is not None
-                and p.at_abs <= now
-                and not p.intervention.action.request_action
-                for p in family.pending
-            ):
+        for family_oid, queue in list(self._store.queues.items()):
+            if queue.has_due_state_actions(now):
                 self._materialise(family_oid, now)
 
     def _materialise(self, family_oid: int, now: float) -> None:
         """Apply every background arrival and ``at=`` intervention due by ``now``, in order."""
-        doc = self._docs.get(family_oid)
+        doc = self._store.docs.get(family_oid)
         if doc is None:
             return
-        family = self._family(family_oid)
-        due: list[tuple[float, int, Arrival | _Pending]] = [
+        due: list[tuple[float, int, Arrival | Action]] = [
             (arrival.t, 0, arrival)
             for arrival in self._background.take_due(family_oid, doc.created_on, now)
         ]
-        keep = []
-        for pending in family.pending:
-            action = pending.intervention.action
-            if pending.at_abs is not None and pending.at_abs <= now and not action.request_action:
-                due.append((pending.at_abs, 1, pending))
-            else:
-                keep.append(pending)
-        family.pending = keep
+        due += [
+            (when, 1, action)
+            for when, action in self._store.queue(family_oid).take_due_state_actions(now)
+        ]
         due.sort(key=lambda item: (item[0], item[1]))
         for when, _, item in due:
-            if family_oid not in self._docs:
+            if family_oid not in self._store.docs:
                 return
             if isinstance(item, Arrival):
-                self._apply_arrival(self._docs[family_oid], item)
+                self._apply_arrival(self._store.docs[family_oid], item)
             else:
-                self._apply_action(
-                    self._docs[family_oid], item.intervention.action, when, strict=False
-                )
+                self._apply_action(self._store.docs[family_oid], item, when, strict=False)
 
-    def _take_request_actions(
-        self, family_oid: int, family: _Family, request: int, now: float
-    ) -> list[Action]:
-        """Pop the interventions that fire on this request; apply the state ones at once."""
-        fire: list[_Pending] = []
-        keep: list[_Pending] = []
-        request_action_taken: set[str] = set()
-        for pending in family.pending:
-            intervention = pending.intervention
-            action = intervention.action
-            if intervention.before_request is not None:
-                hit = intervention.before_request == request
-            elif action.request_action:
-                # "at" or no trigger: the first request at or after the time; one of a kind.
-                hit = (pending.at_abs is None or pending.at_abs <= now) and (
-                    action.kind not in request_action_taken
-                )
-            else:
-                hit = False
-            if hit:
-                fire.append(pending)
-                if action.request_action:
-                    request_action_taken.add(action.kind)
-            else:
-                keep.append(pending)
-        family.pending = keep
+    def _take_request_actions(self, family_oid: int, request: int, now: float) -> list[Action]:
+        """Take the interventions that fire on this request; apply the state ones at once and
+        return the ones that shape the request (fault, lost response, latency)."""
+        fire = self._store.queue(family_oid).take_for_request(request, now)
         if fire:
             self._materialise(family_oid, now)
         shaping: list[Action] = []
-        for pending in fire:
-            action = pending.intervention.action
+        for action in fire:
             if action.request_action:
                 shaping.append(action)
-            elif family_oid in self._docs:
-                self._apply_action(self._docs[family_oid], action, now, strict=False)
+            elif family_oid in self._store.docs:
+                self._apply_action(self._store.docs[family_oid], action, now, strict=False)
         return shaping
 
     def _apply_arrival(self, doc: Document, arrival: Arrival) -> None:
@@ -871,44 +803,13 @@ class Repository:
             self._record_intervention(doc, action, when, message=f"{SKIPPED_PREFIX}{error.message}")
 
     def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
-        changes: Mapping[str, Any] | None = None
-        if isinstance(action, MicroUpdate):
-            self._apply_arrival(doc, Arrival(when, action.source, action.duration))
-            return
-        if isinstance(action, LifecycleChange):
-            doc.state = action.state
-            doc.touch(when)
-        elif isinstance(action, ConcurrentEdit):
-            if doc.checked_out_by is not None:
-                raise CheckedOut(
-                    f"{doc.id} is checked out by {doc.checked_out_by}: a concurrent edit needs "
-                    "it checked in"
-                )
-            values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
-            doc.apply(values)
-            doc.iteration += 1
-            doc.modified_by = action.user
-            doc.update_token = None
-            doc.touch(when)
-            changes = values
-        elif isinstance(action, CheckOutBy):
-            if doc.checked_out_by is not None:
-                raise CheckedOut(_checked_out_message(doc, action.user))
-            self._check_out(doc, action.user, action.note, when)
-        elif isinstance(action, CheckInBy):
-            if doc.checked_out_by != action.user:
-                raise Conflict(f"{doc.id} is not checked out by {action.user}")
-            assert doc.working_copy is not None
-            values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
-            self._docs[doc.working_copy].apply(values)
-            self._check_in(doc, action.user, when)
-            changes = values
-        elif isinstance(action, UndoCheckOutBy):
-            if doc.checked_out_by != action.user:
-                raise Conflict(f"{doc.id} is not checked out by {action.user}")
-            self._undo_check_out(doc, when)
-        else:  # request actions never reach here
+        """Apply one state action to ``doc`` and journal it; raises when it cannot apply."""
+        handler = _STATE_ACTIONS.get(type(action))
+        if handler is None:  # request actions shape a request; they never reach here
             raise MockError(f"{action.kind} is not a state action")
+        changes = handler(self, doc, action, when)
+        if isinstance(changes, _Journalled):
+            return
         self._record_intervention(
             doc,
             action,
@@ -916,6 +817,52 @@ class Repository:
             changes=None if changes is None else dict(changes),
             values=doc.writable_values(),
         )
+
+    # Each returns the changes it made to the values, if it edits them. ``action`` has the
+    # type the table below pairs the method with.
+
+    def _micro_update(self, doc: Document, action: Any, when: float) -> _Journalled:
+        self._apply_arrival(doc, Arrival(when, action.source, action.duration))
+        return _JOURNALLED  # as background work, like an arrival
+
+    def _lifecycle_change(self, doc: Document, action: Any, when: float) -> None:
+        doc.state = action.state
+        doc.touch(when)
+
+    def _concurrent_edit(self, doc: Document, action: Any, when: float) -> Mapping[str, Any]:
+        if doc.checked_out_by is not None:
+            raise CheckedOut(
+                f"{doc.id} is checked out by {doc.checked_out_by}: a concurrent edit needs "
+                "it checked in"
+            )
+        values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+        doc.apply(values)
+        doc.iteration += 1
+        doc.modified_by = action.user
+        doc.update_token = None
+        doc.touch(when)
+        return values
+
+    def _check_out_by(self, doc: Document, action: Any, when: float) -> None:
+        if doc.checked_out_by is not None:
+            raise CheckedOut(_checked_out_message(doc, action.user))
+        self._check_out(doc, action.user, action.note, when)
+
+    def _check_in_by(self, doc: Document, action: Any, when: float) -> Mapping[str, Any]:
+        self._require_checked_out_by(doc, action.user)
+        assert doc.working_copy is not None
+        values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+        self._store.docs[doc.working_copy].apply(values)
+        self._check_in(doc, action.user, when)
+        return values
+
+    def _undo_check_out_by(self, doc: Document, action: Any, when: float) -> None:
+        self._require_checked_out_by(doc, action.user)
+        self._undo_check_out(doc, when)
+
+    def _require_checked_out_by(self, doc: Document, user: str) -> None:
+        if doc.checked_out_by != user:
+            raise Conflict(f"{doc.id} is not checked out by {user}")
 
     def _record_intervention(
         self, doc: Document, action: Action, when: float, **fields: Any
@@ -933,21 +880,6 @@ class Repository:
 
     # ------------------------------------------------------------------ internals: lookup
 
-    def _resolve(self, key: str) -> Document:
-        oid = self._keys.get(key)
-        if oid is None:
-            raise NotFound(f"No document with key '{key}' in Documents")
-        return self._docs[oid]
-
-    def _family_oid(self, doc: Document) -> int:
-        return doc.working_copy_of if doc.working_copy_of is not None else doc.oid
-
-    def _original_of(self, doc: Document) -> Document:
-        return self._docs[self._family_oid(doc)]
-
-    def _family(self, oid: int) -> _Family:
-        return self._families.setdefault(oid, _Family())
-
     def _etag(self, doc: Document) -> ETag:
         return doc.etag(weak=self.profile.weak_etags)
 
@@ -955,8 +887,8 @@ class Repository:
         return str(self._etag(doc)) if self.profile.emit_etags else None
 
     def _etag_of_key(self, key: str) -> str | None:
-        oid = self._keys.get(key)
-        return None if oid is None else str(self._etag(self._docs[oid]))
+        doc = self._store.get(key)
+        return None if doc is None else str(self._etag(doc))
 
     def _entity(self, doc: Document) -> dict[str, Any]:
         return doc.to_entity(
@@ -970,6 +902,21 @@ class Repository:
         self.journal.record(
             t=round(when - self.epoch, 6), type=type_, op=op, process=process, **fields
         )
+
+
+_StateAction = Callable[
+    [Repository, Document, Any, float], "Mapping[str, Any] | _Journalled | None"
+]
+
+#: What each state action does to a document: a table, so that adding an action adds a row.
+_STATE_ACTIONS: dict[type[Action], _StateAction] = {
+    MicroUpdate: Repository._micro_update,
+    LifecycleChange: Repository._lifecycle_change,
+    ConcurrentEdit: Repository._concurrent_edit,
+    CheckOutBy: Repository._check_out_by,
+    CheckInBy: Repository._check_in_by,
+    UndoCheckOutBy: Repository._undo_check_out_by,
+}
 
 
 def _fault_error(fault: Fault) -> WindchillError:

@@ -11,7 +11,14 @@ Rules of this module, in the manner of a protocol state machine:
 4. The store never reads the time or a global random generator: the clock, the seed and the
    sleep used for injected latency are given to it.
 
-Client operations are journalled as ``invoke`` then ``ok`` / ``fail`` / ``info``.
+Client operations are journalled as ``invoke`` then ``ok`` / ``fail`` / ``info``, through one
+small recorder per operation.
+
+Why this module is longer than the others: it is the one class whose lock guards every
+state change, so the public verbs and the transitions they make stay together here. What has
+no rules lives elsewhere: the intervention queue (:mod:`.queue`), the books of keys and ids
+(:mod:`.store`), the conditional-write decision (:mod:`.conditions`), the demo documents
+(:mod:`.demo`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 from .background import SOURCES, Arrival, Background, SourceSettings
 from .clock import Clock
 from .conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_write
+from .demo import demo_documents
 from .documents import (
     DEFAULT_SOFT_ATTRIBUTES,
     Document,
@@ -67,18 +75,6 @@ from .profiles import Profile, profile_named
 from .store import DocumentStore
 
 __all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
-
-
-_DEMO_TITLES = (
-    "Pump housing assembly drawing",
-    "Gearbox service manual",
-    "Valve body test specification",
-    "Heat exchanger datasheet",
-    "Control cabinet wiring diagram",
-    "Bearing supplier qualification report",
-    "Impeller casting procedure",
-    "Hydraulic circuit FMEA",
-)
 
 
 _NO_CONDITIONS = WriteConditions()  # a write without any concurrency header
@@ -198,17 +194,9 @@ class Repository:
 
     def seed_demo_documents(self, count: int, *, user: str = "wcadmin") -> list[str]:
         """Create ``count`` demo documents without journalling them; returns their IDs."""
-        ids = []
         with self._lock:
-            for i in range(1, count + 1):
-                title = _DEMO_TITLES[(i - 1) % len(_DEMO_TITLES)]
-                doc = self._new_document(
-                    {"Name": f"{title} {i:03d}", "Title": title, "Description": None},
-                    user=user,
-                    now=self._clock.now(),
-                )
-                ids.append(doc.id)
-        return ids
+            now = self._clock.now()
+            return [self._new_document(p, user=user, now=now).id for p in demo_documents(count)]
 
     def add_document(self, properties: object, *, user: str = "wcadmin") -> str:
         """Create a document as test set-up: no client request is counted or journalled.
@@ -292,33 +280,15 @@ class Repository:
     def create(self, properties: object, *, user: str) -> OpResult:
         with self._lock:
             now = self._clock.now()
-            op_id = self.journal.next_op_id()
-            self._record(now, "invoke", "create", user, op_id=op_id, changes=_as_dict(properties))
+            journal = _OpRecorder(self, "create", user, self.journal.next_op_id(), None)
+            journal.invoke(now, changes=_as_dict(properties))
             try:
                 doc = self._new_document(self._creatable(properties), user=user, now=now)
             except WindchillError as error:
-                self._record(
-                    now,
-                    "fail",
-                    "create",
-                    user,
-                    op_id=op_id,
-                    status=error.http_status,
-                    message=error.message,
-                )
+                journal.fail(now, error)
                 raise
-            self._record(
-                now,
-                "ok",
-                "create",
-                user,
-                document=doc.id,
-                op_id=op_id,
-                status=201,
-                etag_after=str(self._etag(doc)),
-                version=doc.version,
-                values=doc.writable_values(),
-            )
+            journal.about(doc.id)
+            journal.succeed(now, doc)
             return self._result(doc)
 
     def read(self, key: str, *, user: str) -> OpResult:
@@ -385,11 +355,7 @@ class Repository:
         """Check in (given the original or its working copy): makes the next iteration."""
 
         def body(doc: Document, now: float) -> Document:
-            original = self._store.original_of(doc)
-            if original.checked_out_by is None:
-                raise BadRequest(f"{original.id} is not checked out")
-            if original.checked_out_by != user:
-                raise CheckedOut(_checked_out_message(original, user))
+            original = self._checked_out_by_you(doc, user)
             self._check_in(original, user, now)
             if keep_checked_out:
                 self._check_out(original, user, note, now)
@@ -399,11 +365,7 @@ class Repository:
 
     def undo_check_out(self, key: str, *, user: str) -> OpResult:
         def body(doc: Document, now: float) -> Document:
-            original = self._store.original_of(doc)
-            if original.checked_out_by is None:
-                raise BadRequest(f"{original.id} is not checked out")
-            if original.checked_out_by != user:
-                raise CheckedOut(_checked_out_message(original, user))
+            original = self._checked_out_by_you(doc, user)
             self._undo_check_out(original, now)
             return original
 
@@ -538,44 +500,21 @@ class Repository:
         self._lock.acquire()
         try:
             now = self._clock.now()
-            op_id = self.journal.next_op_id()
+            journal = _OpRecorder(self, op, user, self.journal.next_op_id(), key)
             try:
                 doc = self._store.resolve(key)
             except NotFound as error:
-                self._record(
-                    now,
-                    "invoke",
-                    op,
-                    user,
-                    document=key,
-                    op_id=op_id,
-                    if_match=if_match,
-                    changes=changes,
-                )
-                self._record(
-                    now,
-                    "fail",
-                    op,
-                    user,
-                    document=key,
-                    op_id=op_id,
-                    status=404,
-                    message=error.message,
-                )
+                journal.invoke(now, if_match=if_match, changes=changes)
+                journal.fail(now, error)
                 raise
             family_oid = self._store.family_oid(doc)
             request = self._store.queue(family_oid).count_request()
             shaping = self._take_request_actions(family_oid, request, now)
             self._materialise(family_oid, now)
             doc_id = self._store.docs[family_oid].id
-            self._record(
+            journal.about(doc_id, request)
+            journal.invoke(
                 now,
-                "invoke",
-                op,
-                user,
-                document=doc_id,
-                op_id=op_id,
-                request=request,
                 target=None if key == doc_id else key,
                 if_match=if_match,
                 changes=changes,
@@ -597,35 +536,10 @@ class Repository:
                 # Every body validates before it changes anything: a rejection changes nothing.
                 result_doc = body(self._store.resolve(key), now)
             except WindchillError as error:
-                self._record(
-                    now,
-                    "fail",
-                    op,
-                    user,
-                    document=doc_id,
-                    op_id=op_id,
-                    request=request,
-                    status=error.http_status,
-                    message=error.message,
-                    etag_after=self._etag_of_key(key),
-                    retry_after=_retry_after(error),
-                )
+                journal.fail(now, error, etag_after=self._etag_of_key(key))
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
-            self._record(
-                now,
-                "info" if lost else "ok",
-                op,
-                user,
-                document=doc_id,
-                op_id=op_id,
-                request=request,
-                status=_success_status(op),
-                etag_after=None if result_doc is None else str(self._etag(result_doc)),
-                version=None if result_doc is None else result_doc.version,
-                values=None if result_doc is None or op == "read" else result_doc.writable_values(),
-                message=LOST_RESPONSE_MESSAGE if lost else None,
-            )
+            journal.succeed(now, result_doc, lost=lost)
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
             return self._result(result_doc, lost=lost)
@@ -649,6 +563,15 @@ class Repository:
                 f"{doc.id} is checked out by you; update its working copy "
                 f"{self._store.docs[doc.working_copy].id} and check it in"
             )
+
+    def _checked_out_by_you(self, doc: Document, user: str) -> Document:
+        """The original of ``doc``, which ``user`` must hold checked out (check-in, undo)."""
+        original = self._store.original_of(doc)
+        if original.checked_out_by is None:
+            raise BadRequest(f"{original.id} is not checked out")
+        if original.checked_out_by != user:
+            raise CheckedOut(_checked_out_message(original, user))
+        return original
 
     def _check_preconditions(self, doc: Document, conditions: WriteConditions, now: float) -> None:
         check_write(
@@ -904,6 +827,52 @@ class Repository:
         )
 
 
+class _OpRecorder:
+    """Journals one client operation: its ``invoke``, then exactly one outcome.
+
+    Every event of the operation carries the same op id, user and document (once known) and,
+    for requests on an existing document, the request number.
+    """
+
+    def __init__(
+        self, repository: Repository, op: ClientOp, user: str, op_id: int, document: str | None
+    ) -> None:
+        self._repository, self._op, self._user = repository, op, user
+        self._fields: dict[str, Any] = {"op_id": op_id}
+        if document is not None:
+            self._fields["document"] = document
+
+    def about(self, document: str, request: int | None = None) -> None:
+        """The document the operation turned out to be about (and its request number)."""
+        self._fields["document"] = document
+        if request is not None:
+            self._fields["request"] = request
+
+    def invoke(self, now: float, **fields: Any) -> None:
+        self._write(now, "invoke", **fields)
+
+    def fail(self, now: float, error: WindchillError, **fields: Any) -> None:
+        retry_after = error.headers.get("Retry-After")
+        if retry_after is not None:
+            fields["retry_after"] = float(retry_after)
+        self._write(now, "fail", status=error.http_status, message=error.message, **fields)
+
+    def succeed(self, now: float, doc: Document | None, *, lost: bool = False) -> None:
+        """``ok``, or ``info`` when the answer is lost (the client cannot know the outcome)."""
+        fields: dict[str, Any] = {"status": _success_status(self._op)}
+        if doc is not None:
+            fields["etag_after"] = str(self._repository._etag(doc))
+            fields["version"] = doc.version
+            if self._op != "read":
+                fields["values"] = doc.writable_values()
+        if lost:
+            fields["message"] = LOST_RESPONSE_MESSAGE
+        self._write(now, "info" if lost else "ok", **fields)
+
+    def _write(self, now: float, type_: EventType, **fields: Any) -> None:
+        self._repository._record(now, type_, self._op, self._user, **self._fields, **fields)
+
+
 _StateAction = Callable[
     [Repository, Document, Any, float], "Mapping[str, Any] | _Journalled | None"
 ]
@@ -929,11 +898,6 @@ def _fault_error(fault: Fault) -> WindchillError:
         status=fault.status,
         headers=headers,
     )
-
-
-def _retry_after(error: WindchillError) -> float | None:
-    value = error.headers.get("Retry-After")
-    return float(value) if value is not None else None
 
 
 def _success_status(op: ClientOp) -> int:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server.core.journal import SKIPPED_PREFIX, Event
 from mock_server.core.profiles import Profile
@@ -46,7 +46,9 @@ from .history import History
 from .outcomes import SUCCESS, TRANSIENT_STATUSES, Outcome, UpdateResult, outcome_status
 from .report import format_timeline, report
 from .rules import ServerRules
-from .schedules import ConflictSchedule
+
+if TYPE_CHECKING:
+    from .schedules import ConflictSchedule
 
 __all__ = ["PROPERTIES", "ConcurrencyViolation", "check_update", "format_timeline"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mock_server.core.interventions import (
     ACTIONS,
@@ -38,8 +38,12 @@ from mock_server.core.interventions import (
     UndoCheckOutBy,
 )
 
-if TYPE_CHECKING:
-    from .handle import WindchillMock
+
+class Injector(Protocol):
+    """Anything a schedule can be applied to: a ``WindchillMock``, or a test double."""
+
+    def inject(self, intervention: Intervention) -> object: ...
+
 
 __all__ = [
     "ConflictSchedule",
@@ -164,7 +168,7 @@ class ConflictSchedule(Sequence[Step]):
         items = json.loads(data) if isinstance(data, str) else data
         return cls(Step.from_json(item) for item in items)
 
-    def apply(self, mock: WindchillMock, documents: Sequence[str]) -> None:
+    def apply(self, mock: Injector, documents: Sequence[str]) -> None:
         """Inject every step into ``mock``; ``documents[i]`` is scenario document ``i``."""
         for step in self.steps:
             if step.document >= len(documents):

@@ -6,7 +6,9 @@
   shared vocabulary (``pytest_windchill.outcomes``) and itself;
 * the checker (``checks``, ``history``, ``rules``, ``report``) does not depend on the client's
   update algorithm it judges;
-* importing ``mock_server.core`` loads no Flask, Werkzeug, waitress or click.
+* importing ``mock_server.core`` loads no Flask, Werkzeug, waitress or click;
+* no two modules import each other, directly or around a circle, not even for type hints
+  (a module that only needs "something with an ``inject`` method" declares a protocol).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module ``path`` imports at run time (``if TYPE_CHECKING:`` blocks left out)."""
+def _imports(path: Path, *, type_only: bool = False) -> set[str]:
+    """Every module ``path`` imports at run time; with ``type_only``, the imports under
+    ``if TYPE_CHECKING:`` too."""
     tree = ast.parse(path.read_text())
     package = _module_name(path)
     if path.name != "__init__.py":
@@ -39,6 +42,8 @@ def _imports(path: Path) -> set[str]:
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                if type_only:
+                    visit(child)
                 continue
             if isinstance(child, ast.Import):
                 found.update(alias.name for alias in child.names)
@@ -123,4 +128,66 @@ def test_the_layer_rules_see_imports_at_all() -> None:
 
     assert "mock_server.core.journal" in imports
     assert "pytest_windchill.rules" in imports
-    assert "pytest_windchill.schedules" in imports
+    assert "pytest_windchill.report" in imports
+    assert "pytest_windchill.schedules" not in imports, "a TYPE_CHECKING import is not run"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the project modules it imports, for type hints too (packages' ``__init__``
+    left out: Python imports a parent package first anyway, so an edge to one is no circle)."""
+    paths = [*_files("mock_server"), *_files("pytest_windchill")]
+    modules = {_module_name(path): path for path in paths}
+    packages = {_module_name(p) for p in paths if p.name == "__init__.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _imports(path, type_only=True):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name and imported not in packages:
+                targets.add(imported)
+        graph[name] = targets
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    assert _circles(_import_graph()) == []
+
+
+def test_the_circle_finder_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+
+    assert _circles(graph) == [["a", "b", "c"]]
+    assert "pytest_windchill.checks" in _import_graph()["pytest_windchill.handle"]

@@ -239,10 +239,14 @@ def _credentials(config: MockConfig) -> tuple[str, str]:
     return user, password
 
 
-def _remote(url: str, config: MockConfig) -> WindchillMock:
+def _session(config: MockConfig) -> requests.Session:
     session = requests.Session()
     session.auth = _credentials(config)
-    handle = WindchillMock.remote(url, session, config)
+    return session
+
+
+def _remote(url: str, config: MockConfig) -> WindchillMock:
+    handle = WindchillMock.remote(url, _session(config), config)
     try:
         handle.try_reset(config)
     except BaseException:
@@ -265,14 +269,7 @@ def windchill(
     request: pytest.FixtureRequest, windchill_config: MockConfig
 ) -> Iterator[WindchillMock]:
     """A fresh mock for this test, in-process (no sockets), on a virtual clock."""
-    url = _settings(request).url
-    if url is not None:
-        handle = _remote(url, windchill_config)
-    else:
-        app = create_app(windchill_config, clock=_new_clock(request))
-        session = in_process_session(app, auth=_credentials(windchill_config))
-        handle = WindchillMock.in_process(app, session, DEFAULT_BASE_URL, windchill_config)
-    yield from _serve(request, handle)
+    yield from _serve(request, _mock(request, windchill_config, over_a_socket=False))
 
 
 @pytest.fixture(scope="session")
@@ -299,16 +296,24 @@ def windchill_server(
     request: pytest.FixtureRequest, windchill_config: MockConfig
 ) -> Iterator[WindchillMock]:
     """Like ``windchill``, but requests go over a real socket to ``windchill_live_server``."""
+    yield from _serve(request, _mock(request, windchill_config, over_a_socket=True))
+
+
+def _mock(
+    request: pytest.FixtureRequest, config: MockConfig, *, over_a_socket: bool
+) -> WindchillMock:
+    """The mock a fixture hands out: the server of ``--windchill-url`` (reset to ``config``)
+    when one is given, else fresh state in-process or on the session's loopback server."""
     url = _settings(request).url
     if url is not None:
-        handle = _remote(url, windchill_config)
-    else:
+        return _remote(url, config)
+    if over_a_socket:
         server: LiveServer = request.getfixturevalue("windchill_live_server")
-        install_state(server.app, windchill_config, clock=_new_clock(request))
-        session = requests.Session()
-        session.auth = _credentials(windchill_config)
-        handle = WindchillMock.in_process(server.app, session, server.url, windchill_config)
-    yield from _serve(request, handle)
+        install_state(server.app, config, clock=_new_clock(request))
+        return WindchillMock.in_process(server.app, _session(config), server.url, config)
+    app = create_app(config, clock=_new_clock(request))
+    session = in_process_session(app, auth=_credentials(config))
+    return WindchillMock.in_process(app, session, DEFAULT_BASE_URL, config)
 
 
 def _serve(request: pytest.FixtureRequest, handle: WindchillMock) -> Iterator[WindchillMock]:

@@ -20,11 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
-
 from mock_server.config import MockConfig
 from mock_server.core.clock import VirtualClock
-from mock_server.http import create_app, install_state
+from mock_server.http import AppPool
 
 from .client.policy import RetryPolicy
 from .client.review import InMemoryReviewQueue
@@ -240,8 +238,7 @@ class WindchillFactory:
         self.stats = stats if stats is not None else RunStats()
         #: The running test's health record (the plugin provides it).
         self._health = health if health is not None else (lambda: None)
-        self._idle: list[Flask] = []
-        self._lock = threading.Lock()
+        self._apps = AppPool()
 
     @contextmanager
     def scenario(
@@ -267,7 +264,7 @@ class WindchillFactory:
         if seed is not None:
             changes["seed"] = seed
         mock_config = self._base().updated(changes)
-        app = self._acquire(mock_config)
+        app = self._apps.acquire(mock_config, clock=VirtualClock())
         session = in_process_session(
             app, auth=("wcadmin", mock_config.users.get("wcadmin", "wcadmin"))
         )
@@ -306,18 +303,7 @@ class WindchillFactory:
         finally:
             self.stats.record_mock(mock)
             mock.close()
-            with self._lock:
-                self._idle.append(app)
-
-    def _acquire(self, config: MockConfig) -> Flask:
-        """An app with fresh state. Building the routes costs ~30 ms, so apps are reused:
-        only the state (repository, clock, CSRF sessions) is new for every scenario."""
-        with self._lock:
-            app = self._idle.pop() if self._idle else None
-        if app is None:
-            return create_app(config, clock=VirtualClock())
-        install_state(app, config, clock=VirtualClock())
-        return app
+            self._apps.release(app)
 
 
 def _as_schedule(schedule: ConflictSchedule | Iterable[Step] | None) -> ConflictSchedule:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import create_app, install_state
+from .app import AppPool, create_app, install_state
 from .state import MockState, state
 
-__all__ = ["MockState", "create_app", "install_state", "state"]
+__all__ = ["AppPool", "MockState", "create_app", "install_state", "state"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, Response, current_app, request
 
 from ..config import MockConfig
@@ -10,7 +12,7 @@ from . import admin, odata
 from .errors import register_error_handlers
 from .state import EXTENSION, MockState, state
 
-__all__ = ["create_app", "install_state"]
+__all__ = ["AppPool", "create_app", "install_state"]
 
 
 def install_state(
@@ -56,3 +58,25 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
         return response
 
     return app
+
+
+class AppPool:
+    """Apps to reuse, each with brand-new state when taken: many short-lived mocks (one per
+    scenario, one per HTTP test) then cost a state swap, not a route build. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._idle: list[Flask] = []
+        self._lock = threading.Lock()
+
+    def acquire(self, config: MockConfig, *, clock: Clock) -> Flask:
+        """An app with fresh state for ``config`` on ``clock``; :meth:`release` it after."""
+        with self._lock:
+            app = self._idle.pop() if self._idle else None
+        if app is None:
+            return create_app(config, clock=clock)
+        install_state(app, config, clock=clock)
+        return app
+
+    def release(self, app: Flask) -> None:
+        with self._lock:
+            self._idle.append(app)

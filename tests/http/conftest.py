@@ -10,36 +10,31 @@ import pytest
 from flask import Flask
 from wrs_session import PROFILES, MakeMock, Session
 
-from mock_server import MockConfig, create_app
+from mock_server import MockConfig
 from mock_server.core import VirtualClock
-from mock_server.http.state import EXTENSION, MockState
+from mock_server.http import AppPool
 
 
 @pytest.fixture(scope="session")
-def idle_apps() -> list[Flask]:
-    """Apps to reuse: building the routes costs tens of milliseconds, a fresh state almost
-    nothing. The app holds no state of its own besides ``app.extensions[EXTENSION]``."""
-    return []
+def app_pool() -> AppPool:
+    """Apps to reuse across the session's HTTP tests, each with fresh state when taken."""
+    return AppPool()
 
 
 @pytest.fixture
-def make_mock(idle_apps: list[Flask]) -> Iterator[MakeMock]:
+def make_mock(app_pool: AppPool) -> Iterator[MakeMock]:
     """Build a fresh mock from ``MockConfig`` keywords; returns a session of ``wcadmin``."""
     taken: list[Flask] = []
 
     def make(**config: Any) -> Session:
-        settings = MockConfig(**config)
         clock = VirtualClock()
-        if idle_apps:
-            app = idle_apps.pop()
-            app.extensions[EXTENSION] = MockState(settings, clock)
-        else:
-            app = create_app(settings, clock=clock)
+        app = app_pool.acquire(MockConfig(**config), clock=clock)
         taken.append(app)
         return Session(app, clock)
 
     yield make
-    idle_apps.extend(taken)
+    for app in taken:
+        app_pool.release(app)
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 from wrs_session import DOCS, ROOT, MakeMock, Session, doc_url, error_of
 
-from mock_server import MockConfig, create_app
+from mock_server import MockConfig
 from mock_server.core import VirtualClock
-from mock_server.http.state import EXTENSION, MockState
+from mock_server.http import AppPool
 
 
 @pytest.fixture
@@ -421,7 +420,7 @@ _INTERFERENCE: list[dict[str, Any] | None] = [
     interference=st.sampled_from(_INTERFERENCE),
 )
 def test_nothing_a_client_sends_causes_a_500_and_rejections_change_nothing(
-    idle_apps: list[Flask],
+    app_pool: AppPool,
     profile: str,
     body: str | bytes,
     headers: dict[str, str],
@@ -430,22 +429,22 @@ def test_nothing_a_client_sends_causes_a_500_and_rejections_change_nothing(
     interference: dict[str, Any] | None,
 ) -> None:
     clock = VirtualClock()
-    if not idle_apps:
-        idle_apps.append(create_app(MockConfig(), clock=clock))
-    app = idle_apps[0]
-    app.extensions[EXTENSION] = MockState(MockConfig(profile=profile), clock)
-    mock = Session(app, clock)
-    doc_id = mock.create(Name="Pump", Title="original")["ID"]
-    if interference is not None:
-        mock.intervene(document=doc_id, **interference)
-    headers.setdefault("Content-Type", "application/json")
-    before = mock.truth(doc_id)
-    mock.fetch_nonce()
+    app = app_pool.acquire(MockConfig(profile=profile), clock=clock)
+    try:
+        mock = Session(app, clock)
+        doc_id = mock.create(Name="Pump", Title="original")["ID"]
+        if interference is not None:
+            mock.intervene(document=doc_id, **interference)
+        headers.setdefault("Content-Type", "application/json")
+        before = mock.truth(doc_id)
+        mock.fetch_nonce()
 
-    response = mock.request(method, doc_url(doc_id) + suffix, data=body, headers=headers)
+        response = mock.request(method, doc_url(doc_id) + suffix, data=body, headers=headers)
 
-    assert response.status_code < 500, response.get_data(as_text=True)
-    if response.status_code >= 400:
-        if method != "HEAD":
-            error_of(response)
-        assert mock.truth(doc_id) == before
+        assert response.status_code < 500, response.get_data(as_text=True)
+        if response.status_code >= 400:
+            if method != "HEAD":
+                error_of(response)
+            assert mock.truth(doc_id) == before
+    finally:
+        app_pool.release(app)

@@ -9,28 +9,18 @@ reason when the server has none (a real Windchill).
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import pytest
 import requests
 from flask import Flask
 
 from mock_server.config import MockConfig
-from mock_server.core.interventions import (
-    Action,
-    CheckInBy,
-    CheckOutBy,
-    ConcurrentEdit,
-    Fault,
-    Intervention,
-    Latency,
-    LifecycleChange,
-    LoseResponse,
-    MicroUpdate,
-    UndoCheckOutBy,
-)
+from mock_server.core.interventions import ACTIONS, Action, Intervention
 from mock_server.core.journal import Event, events_to_jsonl
 from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
@@ -180,107 +170,13 @@ class WindchillMock:
         self._injected.append(intervention)
         return intervention
 
-    def _act(
-        self, doc_id: str, action: Action, before_request: int | None, at: float | None
-    ) -> Intervention:
-        return self.inject(Intervention(doc_id, action, before_request=before_request, at=at))
+    # One method per intervention action (``micro_update``, ``concurrent_edit``, ``fault``,
+    # ``check_out_as``, ...), derived from the action classes below the class: the document
+    # first, then the action's fields (positionally or by name), then the trigger.
 
-    def micro_update(
-        self,
-        doc_id: str,
-        source: str = "indexer",
-        duration: float = 0.0,
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """A background operation: new ETag, same version; busy for ``duration`` seconds."""
-        return self._act(doc_id, MicroUpdate(source, duration), before_request, at)
+    if TYPE_CHECKING:
 
-    def concurrent_edit(
-        self,
-        doc_id: str,
-        changes: Mapping[str, Any],
-        user: str = "other",
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """Another user edits the document: a new iteration."""
-        return self._act(doc_id, ConcurrentEdit(dict(changes), user), before_request, at)
-
-    def lifecycle_change(
-        self,
-        doc_id: str,
-        state: str,
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """``State`` changes (e.g. ``"RELEASED"``) without a new iteration."""
-        return self._act(doc_id, LifecycleChange(state), before_request, at)
-
-    def check_out_as(
-        self,
-        doc_id: str,
-        user: str = "other",
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """Another user checks the document out and keeps it."""
-        return self._act(doc_id, CheckOutBy(user), before_request, at)
-
-    def check_in_as(
-        self,
-        doc_id: str,
-        user: str = "other",
-        changes: Mapping[str, Any] | None = None,
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """The user holding the check-out checks in (with ``changes``): a new iteration."""
-        return self._act(doc_id, CheckInBy(user, dict(changes or {})), before_request, at)
-
-    def undo_check_out_as(
-        self,
-        doc_id: str,
-        user: str = "other",
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        return self._act(doc_id, UndoCheckOutBy(user), before_request, at)
-
-    def fault(
-        self,
-        doc_id: str,
-        status: int = 503,
-        retry_after: float | None = None,
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """Answer one request with ``status`` (and ``Retry-After``); nothing changes."""
-        return self._act(doc_id, Fault(status, retry_after), before_request, at)
-
-    def lose_response(
-        self, doc_id: str, *, before_request: int | None = None, at: float | None = None
-    ) -> Intervention:
-        """Handle one request (a write is applied), then drop the connection."""
-        return self._act(doc_id, LoseResponse(), before_request, at)
-
-    def latency(
-        self,
-        doc_id: str,
-        seconds: float,
-        *,
-        before_request: int | None = None,
-        at: float | None = None,
-    ) -> Intervention:
-        """Delay one request by ``seconds`` of (virtual) time."""
-        return self._act(doc_id, Latency(seconds), before_request, at)
+        def __getattr__(self, name: str) -> InterventionMethod: ...
 
     # -------------------------------------------------------------- history
 
@@ -438,3 +334,66 @@ class WindchillMock:
             return call()
         except AdminAPIUnavailable as error:
             pytest.skip(f"needs the mock's admin API: {error}")
+
+
+class InterventionMethod(Protocol):
+    """A ``WindchillMock`` intervention method: ``mock.micro_update(doc_id, duration=0.5,
+    before_request=2)``. The fields are those of the action's class in
+    :mod:`mock_server.core.interventions`; without a trigger a state action applies at once
+    and a request action hits the next request."""
+
+    def __call__(
+        self,
+        doc_id: str,
+        *fields: Any,
+        before_request: int | None = None,
+        at: float | None = None,
+        **named: Any,
+    ) -> Intervention: ...
+
+
+def _intervention_method(action_class: type[Action]) -> Callable[..., Intervention]:
+    def method(
+        self: WindchillMock,
+        doc_id: str,
+        *values: Any,
+        before_request: int | None = None,
+        at: float | None = None,
+        **named: Any,
+    ) -> Intervention:
+        try:
+            action = action_class(*values, **named)
+        except TypeError:
+            known = [f.name for f in fields(action_class)]
+            raise TypeError(
+                f"{action_class.helper}() takes the document ID, the fields {known} and a "
+                f"trigger (before_request= or at=); got {len(values)} positional value(s) "
+                f"and {sorted(named)}"
+            ) from None
+        return self.inject(Intervention(doc_id, action, before_request=before_request, at=at))
+
+    method.__name__ = method.__qualname__ = action_class.helper
+    method.__qualname__ = f"WindchillMock.{action_class.helper}"
+    method.__doc__ = action_class.__doc__
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("doc_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+    ]
+    parameters += [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=f.default_factory() if f.default_factory is not MISSING else f.default,
+        )
+        for f in fields(action_class)
+    ]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for name in ("before_request", "at")
+    ]
+    method.__signature__ = inspect.Signature(parameters, return_annotation=Intervention)  # type: ignore[attr-defined]
+    return method
+
+
+for _action_class in ACTIONS.values():
+    setattr(WindchillMock, _action_class.helper, _intervention_method(_action_class))

@@ -18,25 +18,13 @@ replays exactly: :meth:`apply` injects the same interventions into any fresh moc
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mock_server.core.interventions import (
-    ACTIONS,
-    Action,
-    CheckInBy,
-    CheckOutBy,
-    ConcurrentEdit,
-    Fault,
-    Intervention,
-    Latency,
-    LifecycleChange,
-    LoseResponse,
-    MicroUpdate,
-    UndoCheckOutBy,
-)
+from mock_server.core.interventions import ACTIONS, Action, ConcurrentEdit, Intervention
 
 
 class Injector(Protocol):
@@ -45,31 +33,8 @@ class Injector(Protocol):
     def inject(self, intervention: Intervention) -> object: ...
 
 
-__all__ = [
-    "ConflictSchedule",
-    "Step",
-    "check_in_as",
-    "check_out_as",
-    "concurrent_edit",
-    "fault",
-    "latency",
-    "lifecycle_change",
-    "lose_response",
-    "micro_update",
-    "undo_check_out_as",
-]
-
-_HELPER_NAMES = {
-    "micro_update": "micro_update",
-    "lifecycle_change": "lifecycle_change",
-    "concurrent_edit": "concurrent_edit",
-    "check_out": "check_out_as",
-    "check_in": "check_in_as",
-    "undo_check_out": "undo_check_out_as",
-    "fault": "fault",
-    "lose_response": "lose_response",
-    "latency": "latency",
-}
+#: The helper of every action kind, one per action class (its ``helper`` name); derived below.
+HELPERS: dict[str, StepHelper]
 
 
 @dataclass(frozen=True)
@@ -127,7 +92,7 @@ class Step:
                 args.append(f"{f.name}={value!r}")
         if self.document:
             args.append(f"document={self.document!r}")
-        return f"{_HELPER_NAMES[self.action.kind]}({', '.join(args)})"
+        return f"{self.action.helper}({', '.join(args)})"
 
 
 class ConflictSchedule(Sequence[Step]):
@@ -184,100 +149,69 @@ class ConflictSchedule(Sequence[Step]):
         return max((s.before_request or 0 for s in self.steps), default=0)
 
 
-def _step(action: Action, before_request: int | None, at: float | None, document: int) -> Step:
-    return Step(action, before_request=before_request, at=at, document=document)
+class StepHelper(Protocol):
+    """A schedule helper: ``micro_update(before_request=2, duration=0.5)`` and the like.
+
+    Keywords: the trigger (``before_request`` or ``at``), the scenario ``document`` (an index
+    from 0), and the fields of the action (see its class in
+    :mod:`mock_server.core.interventions`).
+    """
+
+    __name__: str
+
+    def __call__(
+        self,
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        document: int = 0,
+        **fields: Any,
+    ) -> Step: ...
 
 
-def micro_update(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    source: str = "indexer",
-    duration: float = 0.0,
-    document: int = 0,
-) -> Step:
-    return _step(MicroUpdate(source, duration), before_request, at, document)
+def _helper(action_class: type[Action]) -> StepHelper:
+    def helper(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        document: int = 0,
+        **values: Any,
+    ) -> Step:
+        try:
+            action = action_class(**values)
+        except TypeError:
+            known = [f.name for f in fields(action_class)]
+            raise TypeError(
+                f"{action_class.helper}() takes before_request, at, document and the fields "
+                f"{known}, got {sorted(values)}"
+            ) from None
+        return Step(action, before_request=before_request, at=at, document=document)
+
+    helper.__name__ = helper.__qualname__ = action_class.helper
+    helper.__doc__ = action_class.__doc__
+    helper.__module__ = __name__
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in (("before_request", None), ("at", None))
+    ]
+    parameters += [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=f.default_factory() if f.default_factory is not MISSING else f.default,
+        )
+        for f in fields(action_class)
+    ]
+    parameters.append(inspect.Parameter("document", inspect.Parameter.KEYWORD_ONLY, default=0))
+    helper.__signature__ = inspect.Signature(parameters, return_annotation=Step)  # type: ignore[attr-defined]
+    return helper
 
 
-def lifecycle_change(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    state: str = "RELEASED",
-    document: int = 0,
-) -> Step:
-    return _step(LifecycleChange(state), before_request, at, document)
+HELPERS = {kind: _helper(action_class) for kind, action_class in ACTIONS.items()}
+globals().update({helper.__name__: helper for helper in HELPERS.values()})
+__all__ = ["HELPERS", "ConflictSchedule", "Injector", "Step", "StepHelper"]
+__all__ += sorted(helper.__name__ for helper in HELPERS.values())
 
-
-def concurrent_edit(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    changes: Mapping[str, Any],
-    user: str = "other",
-    document: int = 0,
-) -> Step:
-    return _step(ConcurrentEdit(dict(changes), user), before_request, at, document)
-
-
-def check_out_as(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    user: str = "other",
-    note: str | None = None,
-    document: int = 0,
-) -> Step:
-    return _step(CheckOutBy(user, note), before_request, at, document)
-
-
-def check_in_as(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    user: str = "other",
-    changes: Mapping[str, Any] | None = None,
-    document: int = 0,
-) -> Step:
-    return _step(CheckInBy(user, dict(changes or {})), before_request, at, document)
-
-
-def undo_check_out_as(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    user: str = "other",
-    document: int = 0,
-) -> Step:
-    return _step(UndoCheckOutBy(user), before_request, at, document)
-
-
-def fault(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    status: int = 503,
-    retry_after: float | None = None,
-    message: str | None = None,
-    document: int = 0,
-) -> Step:
-    return _step(Fault(status, retry_after, message), before_request, at, document)
-
-
-def lose_response(
-    *, before_request: int | None = None, at: float | None = None, document: int = 0
-) -> Step:
-    return _step(LoseResponse(), before_request, at, document)
-
-
-def latency(
-    *,
-    before_request: int | None = None,
-    at: float | None = None,
-    seconds: float = 1.0,
-    document: int = 0,
-) -> Step:
-    return _step(Latency(seconds), before_request, at, document)
-
-
-assert set(_HELPER_NAMES) == set(ACTIONS)
+if TYPE_CHECKING:
+    # The helpers are made above, one per action class; a type checker sees them here.
+    def __getattr__(name: str) -> StepHelper: ...

@@ -14,23 +14,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mock_server.core.background import SOURCES
-from mock_server.core.documents import DEFAULT_SOFT_ATTRIBUTES, STATES, WRITABLE
+from mock_server.core.documents import DEFAULT_SOFT_ATTRIBUTES, WRITABLE
 from mock_server.core.etag import ETag
+from mock_server.core.interventions import ACTIONS, Domain
 
 from .client.policy import RetryPolicy
-from .schedules import (
-    ConflictSchedule,
-    Step,
-    check_in_as,
-    check_out_as,
-    concurrent_edit,
-    fault,
-    latency,
-    lifecycle_change,
-    lose_response,
-    micro_update,
-)
+from .schedules import ConflictSchedule, Step, check_in_as
 
 __all__ = [
     "ACTION_KINDS",
@@ -42,15 +31,12 @@ __all__ = [
     "steps",
 ]
 
-#: Action kinds in shrink order: a failing schedule shrinks towards the earlier ones.
-ACTION_KINDS = (
-    "micro_update",
-    "lifecycle_change",
-    "concurrent_edit",
-    "fault",
-    "lose_response",
-    "latency",
-    "check_out",
+#: Action kinds in shrink order: a failing schedule shrinks towards the earlier ones. Derived
+#: from the action classes: every class with a ``rank``, in rank order.
+ACTION_KINDS: tuple[str, ...] = tuple(
+    kind
+    for kind, action_class in sorted(ACTIONS.items(), key=lambda item: item[1].rank or 0)
+    if action_class.rank is not None
 )
 _FIELDS = (*WRITABLE, *DEFAULT_SOFT_ATTRIBUTES)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -145,49 +131,32 @@ def steps(
 # How shrinking finds the simplest explanation. Hypothesis prefers shorter choice sequences,
 # then smaller choices. So every kind makes the same number of draws, used or not — with
 # uneven draws a lost response (no details) would pass for simpler than a micro-update — and
-# the kind comes first, then the trigger, then the details (a duration before its source).
-# A step is four choices: with the list's "one more?" flag that is five, few enough for the
-# shrinker's deletion of a run of choices to drop a whole needless intervention.
-_DURATIONS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
-_FAULT_STATUSES = (503, 429, 500)
-_RETRY_AFTERS = (None, 1.0, 2.0, 5.0)
-_LATENCIES = (0.1, 0.5, 1.0, 3.0)
+# the kind comes first, then the trigger, then the details (in the order of the action class's
+# ``draws``: a duration before its source). A step is four choices: with the list's "one
+# more?" flag that is five, few enough for the shrinker's deletion of a run of choices to drop
+# a whole needless intervention.
+_DETAILS = 2
 _UNUSED: st.SearchStrategy[Any] = st.booleans()
 
 
+def _domain(domain: Domain, fields: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    if domain == "fields":  # one field or two: what matters is which the client also writes
+        return st.sampled_from([(name,) for name in fields] + list(combinations(fields, 2)))
+    if domain == "text":
+        return _TEXT
+    return st.sampled_from(domain)
+
+
 def _layout(kind: str, fields: tuple[str, ...]) -> tuple[st.SearchStrategy[Any], ...]:
-    """The two detail draws of one action kind."""
-    edited = [(name,) for name in fields] + list(combinations(fields, 2))
-    return {
-        "micro_update": (st.sampled_from(_DURATIONS), st.sampled_from(SOURCES)),
-        "lifecycle_change": (st.sampled_from(tuple(STATES)), _UNUSED),
-        "concurrent_edit": (st.sampled_from(edited), _TEXT),
-        "fault": (st.sampled_from(_FAULT_STATUSES), st.sampled_from(_RETRY_AFTERS)),
-        "lose_response": (_UNUSED, _UNUSED),
-        "latency": (st.sampled_from(_LATENCIES), _UNUSED),
-        "check_out": (_UNUSED, _UNUSED),
-    }[kind]
+    """The detail draws of one action kind, padded to the same number for every kind."""
+    draws = [_domain(domain, fields) for _, domain in ACTIONS[kind].draws]
+    return (*draws, *[_UNUSED] * (_DETAILS - len(draws)))
 
 
 def _build(kind: str, trigger: int, document: int, details: list[Any]) -> Step:
-    first, second = details
-    if kind == "micro_update":
-        return micro_update(
-            before_request=trigger, duration=first, source=second, document=document
-        )
-    if kind == "lifecycle_change":
-        return lifecycle_change(before_request=trigger, state=first, document=document)
-    if kind == "concurrent_edit":
-        # One value for every edited field: what matters is whether it equals the client's.
-        edit = dict.fromkeys(first, second)
-        return concurrent_edit(before_request=trigger, changes=edit, document=document)
-    if kind == "fault":
-        return fault(before_request=trigger, status=first, retry_after=second, document=document)
-    if kind == "lose_response":
-        return lose_response(before_request=trigger, document=document)
-    if kind == "latency":
-        return latency(before_request=trigger, seconds=first, document=document)
-    return check_out_as(before_request=trigger, document=document)
+    action_class = ACTIONS[kind]
+    drawn = {name: value for (name, _), value in zip(action_class.draws, details, strict=False)}
+    return Step(action_class.from_draws(drawn), before_request=trigger, document=document)
 
 
 def conflict_schedules(

@@ -7,6 +7,13 @@ An :class:`Intervention` is a trigger plus an action. Triggers:
 * ``at=t`` — at virtual time ``t`` seconds after the mock started (or was reset);
 * neither — at once (state actions) or on the next request (request actions).
 
+Each action class is the one place an action is declared: besides its fields and validation
+it carries what the rest of the project derives from it (see :class:`ActionSpec`): the name of
+its schedule helper and ``WindchillMock`` method (``helper``), its place in the shrink order
+of generated schedules (``rank``), and what a generated schedule draws for its fields
+(``draws``). Adding an action is adding a class here, its row in the repository's table of
+state changes (or its handling as a request action), and its tests.
+
 *State* actions change the document (a micro-update, a lifecycle change, an edit or a
 check-out by another user). *Request* actions shape the handling of one client request
 (a fault, a lost response, latency).
@@ -17,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Protocol
 
 from .background import SOURCES
 from .documents import STATES, Scalar
@@ -27,9 +34,11 @@ from .journal import ActionKind
 __all__ = [
     "ACTIONS",
     "Action",
+    "ActionSpec",
     "CheckInBy",
     "CheckOutBy",
     "ConcurrentEdit",
+    "Domain",
     "Fault",
     "Intervention",
     "Latency",
@@ -38,6 +47,40 @@ __all__ = [
     "MicroUpdate",
     "UndoCheckOutBy",
 ]
+
+
+#: What a generated schedule draws for one field: one of these values, or a token the strategy
+#: module turns into a strategy (``"fields"``: one or two of the fields a client may write;
+#: ``"text"``: a short text).
+Domain = tuple[object, ...] | Literal["fields", "text"]
+
+
+class ActionSpec(Protocol):
+    """The metadata every action class declares (class attributes, not fields)."""
+
+    kind: ClassVar[ActionKind]
+    #: True when the action shapes one request (fault, lost response, latency) instead of
+    #: changing the document.
+    request_action: ClassVar[bool]
+    #: The name of its schedule helper (``pytest_windchill.schedules``) and of its
+    #: ``WindchillMock`` method.
+    helper: ClassVar[str]
+    #: Its place in the shrink order of generated schedules (lower is simpler); ``None``:
+    #: never drawn on its own (a check-in only follows a drawn check-out).
+    rank: ClassVar[int | None]
+    #: What a generated schedule draws, ``(name, domain)`` in draw order, at most two.
+    draws: ClassVar[tuple[tuple[str, Domain], ...]]
+
+    @classmethod
+    def from_draws(cls, drawn: dict[str, Any]) -> Any: ...
+
+
+class _Drawn:
+    """What every action can do: be built from the values a generated schedule drew."""
+
+    @classmethod
+    def from_draws(cls, drawn: dict[str, Any]) -> Any:
+        return cls(**drawn)
 
 
 def _non_negative(name: str, value: object) -> None:
@@ -53,11 +96,17 @@ def _user(value: object) -> None:
 
 
 @dataclass(frozen=True)
-class MicroUpdate:
+class MicroUpdate(_Drawn):
     """A background operation: changes the ETag's timestamp part, holds the document busy."""
 
     kind: ClassVar[ActionKind] = "micro_update"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "micro_update"
+    rank: ClassVar[int | None] = 0
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = (
+        ("duration", (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)),
+        ("source", SOURCES),
+    )
     source: str = "indexer"
     duration: float = 0.0
 
@@ -68,11 +117,14 @@ class MicroUpdate:
 
 
 @dataclass(frozen=True)
-class LifecycleChange:
+class LifecycleChange(_Drawn):
     """A lifecycle evaluation that moves ``State``: a visible change, no new iteration."""
 
     kind: ClassVar[ActionKind] = "lifecycle_change"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "lifecycle_change"
+    rank: ClassVar[int | None] = 1
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = (("state", tuple(STATES)),)
     state: str = "RELEASED"
 
     def __post_init__(self) -> None:
@@ -81,26 +133,38 @@ class LifecycleChange:
 
 
 @dataclass(frozen=True)
-class ConcurrentEdit:
+class ConcurrentEdit(_Drawn):
     """Another user edits the document: the changes land in a new iteration."""
 
     kind: ClassVar[ActionKind] = "concurrent_edit"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "concurrent_edit"
+    rank: ClassVar[int | None] = 2
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = (("changes", "fields"), ("value", "text"))
     changes: Mapping[str, Scalar] = field(default_factory=dict)
     user: str = "other"
 
     def __post_init__(self) -> None:
         if not isinstance(self.changes, Mapping) or not self.changes:
             raise MockError("concurrent_edit needs a non-empty object of changes")
+        object.__setattr__(self, "changes", dict(self.changes))  # the caller's stays theirs
         _user(self.user)
+
+    @classmethod
+    def from_draws(cls, drawn: dict[str, Any]) -> ConcurrentEdit:
+        # One value for every edited field: what matters is whether it equals the client's.
+        return cls(dict.fromkeys(drawn["changes"], drawn["value"]))
 
 
 @dataclass(frozen=True)
-class CheckOutBy:
+class CheckOutBy(_Drawn):
     """Another user checks the document out (and keeps it)."""
 
     kind: ClassVar[ActionKind] = "check_out"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "check_out_as"
+    rank: ClassVar[int | None] = 6
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
     user: str = "other"
     note: str | None = None
 
@@ -109,24 +173,35 @@ class CheckOutBy:
 
 
 @dataclass(frozen=True)
-class CheckInBy:
+class CheckInBy(_Drawn):
     """The user holding the check-out applies ``changes`` to the working copy and checks in."""
 
     kind: ClassVar[ActionKind] = "check_in"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "check_in_as"
+    rank: ClassVar[int | None] = None
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
     user: str = "other"
     changes: Mapping[str, Scalar] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.changes is None:
+            object.__setattr__(self, "changes", {})
+        if not isinstance(self.changes, Mapping):
+            raise MockError(f"check_in changes must be an object, got {self.changes!r}")
+        object.__setattr__(self, "changes", dict(self.changes))
         _user(self.user)
 
 
 @dataclass(frozen=True)
-class UndoCheckOutBy:
+class UndoCheckOutBy(_Drawn):
     """The user holding the check-out abandons it."""
 
     kind: ClassVar[ActionKind] = "undo_check_out"
     request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "undo_check_out_as"
+    rank: ClassVar[int | None] = None
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
     user: str = "other"
 
     def __post_init__(self) -> None:
@@ -134,11 +209,17 @@ class UndoCheckOutBy:
 
 
 @dataclass(frozen=True)
-class Fault:
+class Fault(_Drawn):
     """Answer one request with an error status instead of handling it. Nothing changes."""
 
     kind: ClassVar[ActionKind] = "fault"
     request_action: ClassVar[bool] = True
+    helper: ClassVar[str] = "fault"
+    rank: ClassVar[int | None] = 3
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = (
+        ("status", (503, 429, 500)),
+        ("retry_after", (None, 1.0, 2.0, 5.0)),
+    )
     status: int = 503
     retry_after: float | None = None
     message: str | None = None
@@ -153,19 +234,25 @@ class Fault:
 
 
 @dataclass(frozen=True)
-class LoseResponse:
+class LoseResponse(_Drawn):
     """Handle the request (a write is applied), then drop the connection before answering."""
 
     kind: ClassVar[ActionKind] = "lose_response"
     request_action: ClassVar[bool] = True
+    helper: ClassVar[str] = "lose_response"
+    rank: ClassVar[int | None] = 4
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(_Drawn):
     """Delay handling one request by ``seconds`` (virtual seconds on a virtual clock)."""
 
     kind: ClassVar[ActionKind] = "latency"
     request_action: ClassVar[bool] = True
+    helper: ClassVar[str] = "latency"
+    rank: ClassVar[int | None] = 5
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = (("seconds", (0.1, 0.5, 1.0, 3.0)),)
     seconds: float = 1.0
 
     def __post_init__(self) -> None:

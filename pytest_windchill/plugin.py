@@ -8,6 +8,10 @@ Fixtures (see docs/fixtures.md):
 * ``windchill_client`` — the reference ``DocumentUpdater`` wired to ``windchill``;
 * ``windchill_config`` — the ``MockConfig`` of the test: override it to customise;
 * ``windchill_live_server`` — the session's ``LiveServer`` behind ``windchill_server``.
+
+Slightly over 400 lines: pytest's hooks for one test's life (health, usage errors, the summary)
+must sit in the module pytest loads as the plugin; the logic they call lives in
+:mod:`.health`, :mod:`.settings`, :mod:`.scenarios` and :mod:`.handle`.
 """
 
 from __future__ import annotations

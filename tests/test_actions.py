@@ -153,3 +153,23 @@ def test_the_docs_describe_the_action(action_class: type[Action]) -> None:
     if action_class.rank is not None:
         row = f"| `{action_class.kind}` | `{action_class.helper}` |"
         assert row in strategies, "the 'what each kind draws' table of strategies.md"
+
+
+def test_a_wrong_field_names_the_fields_the_helper_takes() -> None:
+    with pytest.raises(TypeError) as raised:
+        schedules.HELPERS["micro_update"](before_request=1, durration=2.0)
+
+    assert "micro_update() takes before_request, at, document and the fields" in str(raised.value)
+    assert "['source', 'duration']" in str(raised.value)
+    assert "['durration']" in str(raised.value)
+
+
+def test_a_wrong_field_names_the_fields_the_method_takes() -> None:
+    fault = getattr(WindchillMock, ACTIONS["fault"].helper)
+    with pytest.raises(TypeError) as raised:
+        fault(object(), "OR:wt.doc.WTDocument:1", 503, 2.0, "msg", "extra")
+
+    assert "fault() takes the document ID, the fields ['status', 'retry_after', 'message']" in (
+        str(raised.value)
+    )
+    assert "4 positional value(s)" in str(raised.value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import pytest
@@ -20,7 +20,7 @@ import requests
 from flask import Flask
 
 from mock_server.config import MockConfig
-from mock_server.core.interventions import ACTIONS, Action, Intervention
+from mock_server.core.interventions import ACTIONS, Action, Intervention, field_defaults
 from mock_server.core.journal import Event, events_to_jsonl
 from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
@@ -372,7 +372,7 @@ def _intervention_method(action_class: type[Action]) -> Callable[..., Interventi
             ) from None
         return self.inject(Intervention(doc_id, action, before_request=before_request, at=at))
 
-    method.__name__ = method.__qualname__ = action_class.helper
+    method.__name__ = action_class.helper
     method.__qualname__ = f"WindchillMock.{action_class.helper}"
     method.__doc__ = action_class.__doc__
     parameters = [
@@ -380,12 +380,8 @@ def _intervention_method(action_class: type[Action]) -> Callable[..., Interventi
         inspect.Parameter("doc_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
     ]
     parameters += [
-        inspect.Parameter(
-            f.name,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=f.default_factory() if f.default_factory is not MISSING else f.default,
-        )
-        for f in fields(action_class)
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+        for name, default in field_defaults(action_class)
     ]
     parameters += [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)

@@ -21,10 +21,16 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mock_server.core.interventions import ACTIONS, Action, ConcurrentEdit, Intervention
+from mock_server.core.interventions import (
+    ACTIONS,
+    Action,
+    ConcurrentEdit,
+    Intervention,
+    field_defaults,
+)
 
 
 class Injector(Protocol):
@@ -83,13 +89,12 @@ class Step:
             args.append(f"before_request={self.before_request!r}")
         if self.at is not None:
             args.append(f"at={self.at!r}")
-        for f in fields(self.action):
-            value = getattr(self.action, f.name)
-            default = f.default_factory() if f.default_factory is not MISSING else f.default
+        for name, default in field_defaults(type(self.action)):
+            value = getattr(self.action, name)
             if value != default or isinstance(self.action, ConcurrentEdit):
                 if isinstance(value, Mapping):
                     value = dict(value)
-                args.append(f"{f.name}={value!r}")
+                args.append(f"{name}={value!r}")
         if self.document:
             args.append(f"document={self.document!r}")
         return f"{self.action.helper}({', '.join(args)})"
@@ -195,12 +200,8 @@ def _helper(action_class: type[Action]) -> StepHelper:
         for name, default in (("before_request", None), ("at", None))
     ]
     parameters += [
-        inspect.Parameter(
-            f.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=f.default_factory() if f.default_factory is not MISSING else f.default,
-        )
-        for f in fields(action_class)
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in field_defaults(action_class)
     ]
     parameters.append(inspect.Parameter("document", inspect.Parameter.KEYWORD_ONLY, default=0))
     helper.__signature__ = inspect.Signature(parameters, return_annotation=Step)  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Protocol
 
 from .background import SOURCES
@@ -46,6 +46,7 @@ __all__ = [
     "LoseResponse",
     "MicroUpdate",
     "UndoCheckOutBy",
+    "field_defaults",
 ]
 
 
@@ -81,6 +82,14 @@ class _Drawn:
     @classmethod
     def from_draws(cls, drawn: dict[str, Any]) -> Any:
         return cls(**drawn)
+
+
+def field_defaults(action_class: type[Any]) -> list[tuple[str, object]]:
+    """``(name, default)`` of each field of an action class, in order (helpers' signatures)."""
+    return [
+        (f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
+        for f in fields(action_class)
+    ]
 
 
 def _non_negative(name: str, value: object) -> None:

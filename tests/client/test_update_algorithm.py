@@ -207,6 +207,18 @@ def check_out_and_in(
     ]
 
 
+def checked_out(**working: Any) -> list[tuple[str, str, Answer]]:
+    """A server without ETags: the read, then a check-out that answers with the working copy."""
+    return [
+        ("GET", URL, read(etag=None)),
+        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING, **working))),
+    ]
+
+
+def working_copy_patched() -> list[tuple[str, str, Answer]]:
+    return [*checked_out(), ("PATCH", WORKING_URL, reply(204))]
+
+
 # --- the optimistic path --------------------------------------------------------------------
 
 
@@ -806,8 +818,7 @@ def test_only_the_missing_fields_are_written_to_the_working_copy() -> None:
 
 def test_a_refused_working_copy_patch_is_undone() -> None:
     run = script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
+        *checked_out(),
         ("PATCH", WORKING_URL, error(400, message="bad value")),
         ("POST", UNDO, reply(200)),
     )
@@ -817,9 +828,7 @@ def test_a_refused_working_copy_patch_is_undone() -> None:
 
 def test_a_refused_check_in_is_undone() -> None:
     run = script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
-        ("PATCH", WORKING_URL, reply(204)),
+        *working_copy_patched(),
         ("POST", CHECK_IN, error(500, message="vault offline")),
         ("POST", UNDO, reply(200)),
     )
@@ -830,9 +839,7 @@ def test_a_refused_check_in_is_undone() -> None:
 
 def test_a_lost_check_in_that_happened_is_a_success() -> None:
     run = script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
-        ("PATCH", WORKING_URL, reply(204)),
+        *working_copy_patched(),
         ("POST", CHECK_IN, LOST),
         ("GET", URL, read(None, version="A.2", Description="mine")),
     )
@@ -862,8 +869,7 @@ def test_a_lost_check_in_of_a_partly_merged_update_that_happened_is_merged() -> 
 )
 def test_a_lost_check_in_that_did_not_happen_is_undone(after: dict[str, Any]) -> None:
     run = script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
+        *checked_out(),
         ("PATCH", WORKING_URL, LOST),
         ("GET", URL, read(None, **after)),
         ("POST", UNDO, reply(200)),
@@ -875,9 +881,7 @@ def test_a_lost_check_in_that_did_not_happen_is_undone(after: dict[str, Any]) ->
 
 def test_a_lost_check_in_whose_read_fails_is_undone_and_reports_the_read() -> None:
     run = script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
-        ("PATCH", WORKING_URL, reply(204)),
+        *working_copy_patched(),
         ("POST", CHECK_IN, LOST),
         ("GET", URL, error(404, message="gone")),
         ("POST", UNDO, reply(200)),
@@ -890,9 +894,7 @@ def test_a_lost_check_in_whose_read_fails_is_undone_and_reports_the_read() -> No
 
 def failed_check_in(*undo: Answer) -> Run:
     return script(
-        ("GET", URL, read(etag=None)),
-        ("POST", CHECK_OUT, reply(200, document(doc_id=WORKING))),
-        ("PATCH", WORKING_URL, reply(204)),
+        *working_copy_patched(),
         ("POST", CHECK_IN, error(500)),
         *[("POST", UNDO, answer) for answer in undo],
     )

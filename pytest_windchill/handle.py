@@ -12,15 +12,20 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import pytest
 import requests
 from flask import Flask
 
 from mock_server.config import MockConfig
-from mock_server.core.interventions import ACTIONS, Action, Intervention, field_defaults
+from mock_server.core.interventions import (
+    ACTIONS,
+    Action,
+    Intervention,
+    check_fields,
+    field_defaults,
+)
 from mock_server.core.journal import Event, events_to_jsonl
 from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
@@ -175,8 +180,99 @@ class WindchillMock:
     # first, then the action's fields (positionally or by name), then the trigger.
 
     if TYPE_CHECKING:
+        # What a type checker sees of those methods; tests/test_actions.py checks that these
+        # match the action classes.
 
-        def __getattr__(self, name: str) -> InterventionMethod: ...
+        def micro_update(
+            self,
+            doc_id: str,
+            source: str = "indexer",
+            duration: float = 0.0,
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """A background operation: new ETag, same version; busy for ``duration``."""
+
+        def lifecycle_change(
+            self,
+            doc_id: str,
+            state: str = "RELEASED",
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """``State`` changes without a new iteration."""
+
+        def concurrent_edit(
+            self,
+            doc_id: str,
+            changes: Mapping[str, Any],
+            user: str = "other",
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """Another user edits the document: a new iteration."""
+
+        def check_out_as(
+            self,
+            doc_id: str,
+            user: str = "other",
+            note: str | None = None,
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """Another user checks the document out and keeps it."""
+
+        def check_in_as(
+            self,
+            doc_id: str,
+            user: str = "other",
+            changes: Mapping[str, Any] | None = None,
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """The user holding the check-out checks in (with ``changes``)."""
+
+        def undo_check_out_as(
+            self,
+            doc_id: str,
+            user: str = "other",
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """The user holding the check-out abandons it."""
+
+        def fault(
+            self,
+            doc_id: str,
+            status: int = 503,
+            retry_after: float | None = None,
+            message: str | None = None,
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """Answer one request with ``status``; nothing changes."""
+
+        def lose_response(
+            self, doc_id: str, *, before_request: int | None = None, at: float | None = None
+        ) -> Intervention:
+            """Handle one request (a write is applied), then drop the connection."""
+
+        def latency(
+            self,
+            doc_id: str,
+            seconds: float = 1.0,
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """Delay one request by ``seconds`` of (virtual) time."""
 
     # -------------------------------------------------------------- history
 
@@ -336,22 +432,6 @@ class WindchillMock:
             pytest.skip(f"needs the mock's admin API: {error}")
 
 
-class InterventionMethod(Protocol):
-    """A ``WindchillMock`` intervention method: ``mock.micro_update(doc_id, duration=0.5,
-    before_request=2)``. The fields are those of the action's class in
-    :mod:`mock_server.core.interventions`; without a trigger a state action applies at once
-    and a request action hits the next request."""
-
-    def __call__(
-        self,
-        doc_id: str,
-        *fields: Any,
-        before_request: int | None = None,
-        at: float | None = None,
-        **named: Any,
-    ) -> Intervention: ...
-
-
 def _intervention_method(action_class: type[Action]) -> Callable[..., Intervention]:
     def method(
         self: WindchillMock,
@@ -361,15 +441,8 @@ def _intervention_method(action_class: type[Action]) -> Callable[..., Interventi
         at: float | None = None,
         **named: Any,
     ) -> Intervention:
-        try:
-            action = action_class(*values, **named)
-        except TypeError:
-            known = [f.name for f in fields(action_class)]
-            raise TypeError(
-                f"{action_class.helper}() takes the document ID, the fields {known} and a "
-                f"trigger (before_request= or at=); got {len(values)} positional value(s) "
-                f"and {sorted(named)}"
-            ) from None
+        check_fields(action_class, values, named)
+        action = action_class(*values, **named)
         return self.inject(Intervention(doc_id, action, before_request=before_request, at=at))
 
     method.__name__ = action_class.helper

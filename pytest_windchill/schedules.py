@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mock_server.core.interventions import (
@@ -29,6 +29,7 @@ from mock_server.core.interventions import (
     Action,
     ConcurrentEdit,
     Intervention,
+    check_fields,
     field_defaults,
 )
 
@@ -188,14 +189,8 @@ def _make_step(
     document: int,
 ) -> Step:
     """What every schedule helper does: build the action from its fields, then the step."""
-    try:
-        action = action_class(**values)
-    except TypeError:
-        known = [f.name for f in fields(action_class)]
-        raise TypeError(
-            f"{action_class.helper}() takes before_request, at, document and the fields "
-            f"{known}, got {sorted(values)}"
-        ) from None
+    check_fields(action_class, (), dict(values))
+    action = action_class(**values)
     return Step(action, before_request=before_request, at=at, document=document)
 
 
@@ -232,10 +227,101 @@ def _helper(action_class: type[Action]) -> StepHelper:
 
 HELPERS = {kind: _helper(action_class) for kind, action_class in ACTIONS.items()}
 globals().update({helper.__name__: helper for helper in HELPERS.values()})
-__all__ = ["HELPERS", "ConflictSchedule", "Injector", "Step", "StepHelper"]
-__all__ += sorted(helper.__name__ for helper in HELPERS.values())
 
 if TYPE_CHECKING:
-    # The helpers are made above, one per action class; a type checker sees them here.
-    def __getattr__(name: str) -> StepHelper: ...
+    # What a type checker sees of the helpers made above, one per action class.
+    # tests/test_actions.py checks that these match the action classes.
+
+    def micro_update(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        source: str = "indexer",
+        duration: float = 0.0,
+        document: int = 0,
+    ) -> Step: ...
+
+    def lifecycle_change(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        state: str = "RELEASED",
+        document: int = 0,
+    ) -> Step: ...
+
+    def concurrent_edit(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        changes: Mapping[str, Any],
+        user: str = "other",
+        document: int = 0,
+    ) -> Step: ...
+
+    def check_out_as(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        user: str = "other",
+        note: str | None = None,
+        document: int = 0,
+    ) -> Step: ...
+
+    def check_in_as(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        user: str = "other",
+        changes: Mapping[str, Any] | None = None,
+        document: int = 0,
+    ) -> Step: ...
+
+    def undo_check_out_as(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        user: str = "other",
+        document: int = 0,
+    ) -> Step: ...
+
+    def fault(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+        message: str | None = None,
+        document: int = 0,
+    ) -> Step: ...
+
+    def lose_response(
+        *, before_request: int | None = None, at: float | None = None, document: int = 0
+    ) -> Step: ...
+
+    def latency(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        seconds: float = 1.0,
+        document: int = 0,
+    ) -> Step: ...
+
+
 # pragma: no mutate end
+
+__all__ = [
+    "HELPERS",
+    "ConflictSchedule",
+    "Injector",
+    "Step",
+    "StepHelper",
+    "check_in_as",
+    "check_out_as",
+    "concurrent_edit",
+    "fault",
+    "latency",
+    "lifecycle_change",
+    "lose_response",
+    "micro_update",
+    "undo_check_out_as",
+]

@@ -8,7 +8,9 @@ when the docs do not describe it.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import json
 import typing
 from dataclasses import fields
 from pathlib import Path
@@ -19,6 +21,7 @@ from hypothesis import find, settings
 
 from mock_server import MockConfig, create_app
 from mock_server.core import VirtualClock, repository
+from mock_server.core.errors import MockError
 from mock_server.core.interventions import ACTIONS, Action, Domain, Intervention
 from mock_server.core.journal import ACTION_KINDS as JOURNAL_KINDS
 from mock_server.core.journal import ActionKind
@@ -159,9 +162,8 @@ def test_a_wrong_field_names_the_fields_the_helper_takes() -> None:
     with pytest.raises(TypeError) as raised:
         schedules.HELPERS["micro_update"](before_request=1, durration=2.0)
 
-    assert "micro_update() takes before_request, at, document and the fields" in str(raised.value)
-    assert "['source', 'duration']" in str(raised.value)
-    assert "['durration']" in str(raised.value)
+    assert "micro_update() takes the fields ['source', 'duration']" in str(raised.value)
+    assert "'durration'" in str(raised.value)
 
 
 def test_a_wrong_field_names_the_fields_the_method_takes() -> None:
@@ -169,7 +171,82 @@ def test_a_wrong_field_names_the_fields_the_method_takes() -> None:
     with pytest.raises(TypeError) as raised:
         fault(object(), "OR:wt.doc.WTDocument:1", 503, 2.0, "msg", "extra")
 
-    assert "fault() takes the document ID, the fields ['status', 'retry_after', 'message']" in (
-        str(raised.value)
-    )
-    assert "4 positional value(s)" in str(raised.value)
+    assert "fault() takes the fields ['status', 'retry_after', 'message']" in str(raised.value)
+    assert "too many positional arguments" in str(raised.value)
+
+
+def test_a_bad_value_is_reported_as_itself_not_as_a_wrong_field() -> None:
+    with pytest.raises(MockError, match="unknown state"):
+        schedules.HELPERS["lifecycle_change"](before_request=1, state="SHIPPED")
+
+
+def _declared(path: Path) -> dict[str, list[tuple[str, str, object]]]:
+    """The functions declared under ``if TYPE_CHECKING:`` in ``path``: what a type checker
+    sees of the derived helpers and methods. Each parameter as (name, kind, default)."""
+    declared: dict[str, list[tuple[str, str, object]]] = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for function in node.body:
+                if not isinstance(function, ast.FunctionDef):
+                    continue
+                arguments = function.args
+                positional = arguments.args
+                defaults: list[object] = [inspect.Parameter.empty] * (
+                    len(positional) - len(arguments.defaults)
+                ) + [ast.literal_eval(d) for d in arguments.defaults]
+                parameters = [
+                    (a.arg, "POSITIONAL_OR_KEYWORD", d)
+                    for a, d in zip(positional, defaults, strict=True)
+                ]
+                parameters += [
+                    (
+                        a.arg,
+                        "KEYWORD_ONLY",
+                        inspect.Parameter.empty if d is None else ast.literal_eval(d),
+                    )
+                    for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+                ]
+                declared[function.name] = parameters
+    return declared
+
+
+def _actual(function: Any) -> list[tuple[str, str, object]]:
+    return [
+        (p.name, p.kind.name, p.default) for p in inspect.signature(function).parameters.values()
+    ]
+
+
+@pytest.mark.parametrize("action_class", CLASSES, ids=KINDS)
+def test_type_checkers_see_the_helpers_and_methods_as_they_are(
+    action_class: type[Action],
+) -> None:
+    package = Path(schedules.__file__).parent
+    helpers = _declared(package / "schedules.py")
+    methods = _declared(package / "handle.py")
+    name = action_class.helper
+
+    assert name in helpers, f"declare {name} under TYPE_CHECKING in schedules.py"
+    assert helpers[name] == _actual(getattr(schedules, name))
+    assert name in methods, f"declare {name} under TYPE_CHECKING in WindchillMock"
+    assert methods[name] == _actual(getattr(WindchillMock, name))
+
+
+@pytest.mark.parametrize("action_class", CLASSES, ids=KINDS)
+def test_the_action_changes_what_happens(action_class: type[Action]) -> None:
+    # Whatever an action does, the journal of a request it hits differs from the journal of
+    # the same request without it: an action the mock forgot to handle would change nothing.
+    def journal(intervene: bool) -> list[dict[str, Any]]:
+        app = create_app(MockConfig(), clock=VirtualClock())
+        client = app.test_client()
+        doc_id = client.post("/__mock/documents", json={"Name": "Pump"}).get_json()["id"]
+        if intervene:
+            body = Intervention(doc_id, example(action_class), before_request=1).to_json()
+            assert client.post("/__mock/interventions", json=body).status_code == 201
+        client.get(
+            f"/Windchill/servlet/odata/DocMgmt/Documents('{doc_id}')",
+            auth=("wcadmin", "wcadmin"),
+        )
+        lines = client.get("/__mock/journal").get_data(as_text=True).splitlines()
+        return [json.loads(line) for line in lines]
+
+    assert journal(intervene=True) != journal(intervene=False)

@@ -21,9 +21,10 @@ check-out by another user). *Request* actions shape the handling of one client r
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Literal, Protocol
 
 from .background import SOURCES
@@ -46,6 +47,7 @@ __all__ = [
     "LoseResponse",
     "MicroUpdate",
     "UndoCheckOutBy",
+    "check_fields",
     "field_defaults",
 ]
 
@@ -85,11 +87,28 @@ class _Drawn:
 
 
 def field_defaults(action_class: type[Any]) -> list[tuple[str, object]]:
-    """``(name, default)`` of each field of an action class, in order (helpers' signatures)."""
-    return [
-        (f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
-        for f in fields(action_class)
-    ]
+    """``(name, default)`` of each field of an action class, in order (helpers' signatures);
+    a required field's default is ``inspect.Parameter.empty``."""
+    result: list[tuple[str, object]] = []
+    for f in fields(action_class):
+        if f.default_factory is not MISSING:
+            result.append((f.name, f.default_factory()))
+        elif f.default is not MISSING:
+            result.append((f.name, f.default))
+        else:
+            result.append((f.name, inspect.Parameter.empty))
+    return result
+
+
+def check_fields(action_class: type[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` naming the fields when ``args``/``kwargs`` do not fit the class
+    (an unknown or missing field, too many values); the values themselves are checked when
+    the action is built."""
+    try:
+        inspect.signature(action_class).bind(*args, **kwargs)
+    except TypeError as error:
+        known = [f.name for f in fields(action_class)]
+        raise TypeError(f"{action_class.helper}() takes the fields {known}: {error}") from None
 
 
 def _non_negative(name: str, value: object) -> None:
@@ -150,7 +169,7 @@ class ConcurrentEdit(_Drawn):
     helper: ClassVar[str] = "concurrent_edit"
     rank: ClassVar[int | None] = 2
     draws: ClassVar[tuple[tuple[str, Domain], ...]] = (("changes", "fields"), ("value", "text"))
-    changes: Mapping[str, Scalar] = field(default_factory=dict)
+    changes: Mapping[str, Scalar]
     user: str = "other"
 
     def __post_init__(self) -> None:
@@ -191,14 +210,14 @@ class CheckInBy(_Drawn):
     rank: ClassVar[int | None] = None
     draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
     user: str = "other"
-    changes: Mapping[str, Scalar] = field(default_factory=dict)
+    #: ``None`` (the default) or ``{}``: check in the working copy as it is.
+    changes: Mapping[str, Scalar] | None = None
 
     def __post_init__(self) -> None:
-        if self.changes is None:
-            object.__setattr__(self, "changes", {})
-        if not isinstance(self.changes, Mapping):
-            raise MockError(f"check_in changes must be an object, got {self.changes!r}")
-        object.__setattr__(self, "changes", dict(self.changes))
+        if self.changes is not None:
+            if not isinstance(self.changes, Mapping):
+                raise MockError(f"check_in changes must be an object, got {self.changes!r}")
+            object.__setattr__(self, "changes", dict(self.changes))  # the caller's stays theirs
         _user(self.user)
 
 

@@ -10,7 +10,8 @@ Rules:
 2. An ``at=`` *state* action is due once the clock reaches its time, request or not.
 3. A *request* action without a trigger, or with an ``at=`` time reached, fires on the next
    request; at most one of each kind per request, the earliest injected first (the others wait
-   for the following requests).
+   for the following requests). A ``before_request`` action of that kind aimed at this very
+   request comes first: the untriggered one waits, whatever the order they were injected in.
 4. What fires leaves the queue; everything else keeps its place.
 """
 
@@ -73,7 +74,11 @@ class InterventionQueue:
         """Remove and return, in queue order, the actions that fire on request ``request``."""
         fire: list[Action] = []
         keep: list[Pending] = []
-        kinds_taken: set[str] = set()
+        kinds_taken = {
+            p.action.kind
+            for p in self.pending
+            if p.action.request_action and p.intervention.before_request == request
+        }
         for pending in self.pending:
             intervention, action = pending.intervention, pending.action
             if intervention.before_request is not None:
@@ -86,8 +91,7 @@ class InterventionQueue:
                 hit = False
             if hit:
                 fire.append(action)
-                if action.request_action:
-                    kinds_taken.add(action.kind)
+                kinds_taken.add(action.kind)
             else:
                 keep.append(pending)
         self.pending = keep

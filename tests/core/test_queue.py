@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mock_server.core.interventions import (
     ConcurrentEdit,
     Fault,
@@ -53,10 +55,14 @@ def test_one_request_action_of_each_kind_per_request_the_earliest_first() -> Non
     assert queue.take_for_request(2, now=0.0) == [second.action]
 
 
-def test_a_before_request_fault_counts_as_that_requests_fault() -> None:
+@pytest.mark.parametrize("triggered_first", [True, False])
+def test_a_before_request_fault_is_that_requests_fault_whatever_the_order(
+    triggered_first: bool,
+) -> None:
     triggered = Intervention(DOC, Fault(502), before_request=1)
     waiting = Intervention(DOC, Fault(503))
-    queue = queue_of((triggered, None), (waiting, None))
+    items = [(triggered, None), (waiting, None)]
+    queue = queue_of(*(items if triggered_first else reversed(items)))
     assert queue.take_for_request(1, now=0.0) == [triggered.action]
     assert queue.take_for_request(2, now=0.0) == [waiting.action]
 

@@ -195,8 +195,10 @@ class Repository:
     def seed_demo_documents(self, count: int, *, user: str = "wcadmin") -> list[str]:
         """Create ``count`` demo documents without journalling them; returns their IDs."""
         with self._lock:
-            now = self._clock.now()
-            return [self._new_document(p, user=user, now=now).id for p in demo_documents(count)]
+            return [
+                self._new_document(p, user=user, now=self._clock.now()).id
+                for p in demo_documents(count)
+            ]
 
     def add_document(self, properties: object, *, user: str = "wcadmin") -> str:
         """Create a document as test set-up: no client request is counted or journalled.
@@ -474,9 +476,10 @@ class Repository:
             return self._store.queue(self._store.family_oid(self._store.resolve(key))).requests
 
     def _validate_action(self, action: Action) -> None:
-        if isinstance(action, ConcurrentEdit | CheckInBy) and action.changes:
+        changes = getattr(action, "changes", None)  # the actions that edit values
+        if changes:
             try:
-                validate_changes(action.changes, soft_attributes=self.soft_attributes)
+                validate_changes(changes, soft_attributes=self.soft_attributes)
             except BadRequest as error:
                 raise MockError(f"{action.kind}: {error.message}") from None
 
@@ -727,7 +730,9 @@ class Repository:
 
     def _apply_state_action(self, doc: Document, action: Action, when: float) -> None:
         """Apply one state action to ``doc`` and journal it; raises when it cannot apply."""
-        handler = _STATE_ACTIONS.get(type(action))
+        handler = next(
+            (_STATE_ACTIONS[c] for c in type(action).__mro__ if c in _STATE_ACTIONS), None
+        )
         if handler is None:  # request actions shape a request; they never reach here
             raise MockError(f"{action.kind} is not a state action")
         changes = handler(self, doc, action, when)
@@ -741,18 +746,19 @@ class Repository:
             values=doc.writable_values(),
         )
 
-    # Each returns the changes it made to the values, if it edits them. ``action`` has the
-    # type the table below pairs the method with.
+    # Each returns the changes it made to the values, if it edits them.
 
-    def _micro_update(self, doc: Document, action: Any, when: float) -> _Journalled:
+    def _micro_update(self, doc: Document, action: MicroUpdate, when: float) -> _Journalled:
         self._apply_arrival(doc, Arrival(when, action.source, action.duration))
         return _JOURNALLED  # as background work, like an arrival
 
-    def _lifecycle_change(self, doc: Document, action: Any, when: float) -> None:
+    def _lifecycle_change(self, doc: Document, action: LifecycleChange, when: float) -> None:
         doc.state = action.state
         doc.touch(when)
 
-    def _concurrent_edit(self, doc: Document, action: Any, when: float) -> Mapping[str, Any]:
+    def _concurrent_edit(
+        self, doc: Document, action: ConcurrentEdit, when: float
+    ) -> Mapping[str, Any]:
         if doc.checked_out_by is not None:
             raise CheckedOut(
                 f"{doc.id} is checked out by {doc.checked_out_by}: a concurrent edit needs "
@@ -766,20 +772,20 @@ class Repository:
         doc.touch(when)
         return values
 
-    def _check_out_by(self, doc: Document, action: Any, when: float) -> None:
+    def _check_out_by(self, doc: Document, action: CheckOutBy, when: float) -> None:
         if doc.checked_out_by is not None:
             raise CheckedOut(_checked_out_message(doc, action.user))
         self._check_out(doc, action.user, action.note, when)
 
-    def _check_in_by(self, doc: Document, action: Any, when: float) -> Mapping[str, Any]:
+    def _check_in_by(self, doc: Document, action: CheckInBy, when: float) -> Mapping[str, Any]:
         self._require_checked_out_by(doc, action.user)
         assert doc.working_copy is not None
-        values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+        values = validate_changes(action.changes or {}, soft_attributes=self.soft_attributes)
         self._store.docs[doc.working_copy].apply(values)
         self._check_in(doc, action.user, when)
         return values
 
-    def _undo_check_out_by(self, doc: Document, action: Any, when: float) -> None:
+    def _undo_check_out_by(self, doc: Document, action: UndoCheckOutBy, when: float) -> None:
         self._require_checked_out_by(doc, action.user)
         self._undo_check_out(doc, when)
 

@@ -78,5 +78,8 @@ class AppPool:
         return app
 
     def release(self, app: Flask) -> None:
+        """Give ``app`` back; releasing one twice would hand it to two users at once."""
         with self._lock:
+            if any(idle is app for idle in self._idle):
+                raise ValueError("this app was released already")
             self._idle.append(app)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from mock_server import MockConfig
 from mock_server.core import VirtualClock
 from mock_server.http import AppPool, state
@@ -27,6 +31,46 @@ def test_a_reused_app_has_fresh_state_and_the_new_config() -> None:
 
 def test_apps_in_use_are_never_handed_out_twice() -> None:
     pool = AppPool()
-    taken = [pool.acquire(MockConfig(), clock=VirtualClock()) for _ in range(3)]
+    first = pool.acquire(MockConfig(), clock=VirtualClock())
+    pool.release(first)
 
-    assert len({id(app) for app in taken}) == 3
+    again = pool.acquire(MockConfig(), clock=VirtualClock())
+    other = pool.acquire(MockConfig(), clock=VirtualClock())
+
+    assert again is first
+    assert other is not first, "the released app is in use again"
+
+
+def test_an_app_released_twice_is_refused() -> None:
+    pool = AppPool()
+    app = pool.acquire(MockConfig(), clock=VirtualClock())
+    pool.release(app)
+
+    with pytest.raises(ValueError, match="released already"):
+        pool.release(app)
+
+
+def test_threads_taking_and_returning_apps_never_share_one() -> None:
+    pool = AppPool()
+    in_use: set[int] = set()
+    clashes: list[int] = []
+    guard = threading.Lock()
+
+    def work() -> None:
+        for _ in range(50):
+            app = pool.acquire(MockConfig(), clock=VirtualClock())
+            with guard:
+                if id(app) in in_use:
+                    clashes.append(id(app))
+                in_use.add(id(app))
+            with guard:
+                in_use.discard(id(app))
+            pool.release(app)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert clashes == []

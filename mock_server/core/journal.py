@@ -5,6 +5,11 @@ client cannot know the outcome, e.g. a lost response). Background operations and
 interventions appear as ``background`` and ``intervention`` events. Events are ordered by
 virtual time, then by the order they were recorded; times are seconds since the mock started
 or was reset. The history serialises to JSON lines, one event a line.
+
+What a client sends is kept only as long as it is a plausible write: an ``invoke`` keeps the
+body's ``changes`` while they are a flat object of scalars, and a refused operation's body is
+replaced by a bounded summary (``refused_body``: size, top-level keys, a short preview), so a
+hostile body can neither fill the memory nor break the journal's serialisation.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
 __all__ = [
@@ -33,6 +38,8 @@ __all__ = [
     "Metrics",
     "Op",
     "events_to_jsonl",
+    "is_flat_body",
+    "summarise_body",
 ]
 
 #: How a client operation ended: done, refused, or unknown to the client (a lost response).
@@ -104,13 +111,18 @@ class Event:
     #: ``Retry-After`` seconds sent with a failure (injected faults).
     retry_after: float | None = None
     message: str | None = None
+    #: On the ``invoke`` of a refused operation, or of a body that is no flat object of
+    #: scalars: a bounded summary of the body instead of its ``changes``.
+    refused_body: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("changes", "values"):
-            if data[key] is not None:
-                data[key] = dict(data[key])
-        return {key: value for key, value in data.items() if value is not None}
+        # Shallow on purpose: a body is flat (see is_flat_body) or summarised, never walked.
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                data[f.name] = dict(value) if isinstance(value, Mapping) else value
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Event:
@@ -119,6 +131,80 @@ class Event:
         if data.get("op") not in (*CLIENT_OPS, *ACTION_KINDS):
             raise ValueError(f"unknown event op {data.get('op')!r}")
         return cls(**data)
+
+
+#: What a summary of a refused body keeps: top-level keys, their length, the preview's length.
+SUMMARY_KEYS = 20
+SUMMARY_KEY_CHARS = 64
+SUMMARY_PREVIEW_CHARS = 200
+#: How many values a summary looks at to size a body; a bigger one is "at least" that big.
+_SUMMARY_NODES = 10_000
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def is_flat_body(body: object) -> bool:
+    """Whether ``body`` is an object of scalar values: the shape of every valid write."""
+    return isinstance(body, Mapping) and all(
+        isinstance(key, str) and isinstance(value, _SCALARS) for key, value in body.items()
+    )
+
+
+def summarise_body(body: object) -> dict[str, Any]:
+    """A bounded summary of a request body: its JSON size in characters (``size``; with
+    ``"size_at_least": true`` when it was too big to measure), up to 20 top-level keys (each cut
+    to 64 characters) with their count, and the start of its JSON text (200 characters).
+
+    Walks the body without recursion and looks at no more than 10,000 values, so any body the
+    parser accepted can be summarised: however deep, however big.
+    """
+    size, complete = 0, True
+    preview: list[str] = []
+    shown = 0
+    stack: list[object] = [body]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > _SUMMARY_NODES:
+            complete = False
+            break
+        if isinstance(item, _Literal):
+            size += len(item.text)
+            if shown < SUMMARY_PREVIEW_CHARS:
+                preview.append(item.text[: SUMMARY_PREVIEW_CHARS - shown])
+                shown += len(preview[-1])
+        elif isinstance(item, Mapping):
+            stack.append(_Literal("}"))
+            for index, (key, value) in enumerate(reversed(list(item.items()))):
+                stack.append(value)
+                stack.append(_Literal(json.dumps(str(key)) + ":"))
+                if index < len(item) - 1:
+                    stack.append(_Literal(","))
+            stack.append(_Literal("{"))
+        elif isinstance(item, list | tuple):
+            stack.append(_Literal("]"))
+            for index, value in enumerate(reversed(item)):
+                stack.append(value)
+                if index < len(item) - 1:
+                    stack.append(_Literal(","))
+            stack.append(_Literal("["))
+        else:
+            stack.append(_Literal(json.dumps(item if isinstance(item, _SCALARS) else str(item))))
+            seen -= 1  # the literal is counted, not the value
+    summary: dict[str, Any] = {"size": size, "preview": "".join(preview)[:SUMMARY_PREVIEW_CHARS]}
+    if not complete:
+        summary["size_at_least"] = True
+    if isinstance(body, Mapping):
+        summary["keys"] = [str(key)[:SUMMARY_KEY_CHARS] for key in list(body)[:SUMMARY_KEYS]]
+        summary["key_count"] = len(body)
+    else:
+        summary["type"] = type(body).__name__
+    return summary
+
+
+@dataclass(frozen=True)
+class _Literal:
+    text: str
 
 
 def events_to_jsonl(events: Iterable[Event]) -> str:
@@ -143,6 +229,16 @@ class Journal:
             event = Event(seq=self._seq, **fields)
             self._events.append(event)
             return event
+
+    def amend(self, event: Event, **changed: Any) -> Event:
+        """Replace ``event`` (still in the journal) by a copy with ``changed`` fields."""
+        with self._lock:
+            for index in range(len(self._events) - 1, -1, -1):
+                if self._events[index] is event:
+                    amended = replace(event, **changed)
+                    self._events[index] = amended
+                    return amended
+        return event  # dropped by the journal's bound meanwhile
 
     def next_op_id(self) -> int:
         with self._lock:

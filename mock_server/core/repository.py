@@ -66,10 +66,13 @@ from .journal import (
     LOST_RESPONSE_MESSAGE,
     SKIPPED_PREFIX,
     ClientOp,
+    Event,
     EventType,
     Journal,
     Metrics,
     Op,
+    is_flat_body,
+    summarise_body,
 )
 from .profiles import Profile, profile_named
 from .store import DocumentStore
@@ -827,8 +830,8 @@ class Repository:
     def _result(self, doc: Document, *, lost: bool = False) -> OpResult:
         return OpResult(self._entity(doc), self._etag_header(doc), lost, doc.update_token)
 
-    def _record(self, when: float, type_: EventType, op: Op, process: str, **fields: Any) -> None:
-        self.journal.record(
+    def _record(self, when: float, type_: EventType, op: Op, process: str, **fields: Any) -> Event:
+        return self.journal.record(
             t=round(when - self.epoch, 6), type=type_, op=op, process=process, **fields
         )
 
@@ -845,6 +848,7 @@ class _OpRecorder:
     ) -> None:
         self._repository, self._op, self._user = repository, op, user
         self._fields: dict[str, Any] = {"op_id": op_id}
+        self._invoke: Event | None = None
         if document is not None:
             self._fields["document"] = document
 
@@ -854,10 +858,20 @@ class _OpRecorder:
         if request is not None:
             self._fields["request"] = request
 
-    def invoke(self, now: float, **fields: Any) -> None:
-        self._write(now, "invoke", **fields)
+    def invoke(self, now: float, *, changes: Any = None, **fields: Any) -> None:
+        """The ``invoke``: a body's ``changes`` are kept only while they look like a write."""
+        if changes is not None and not is_flat_body(changes):
+            fields["refused_body"] = summarise_body(changes)
+            changes = None
+        self._invoke = self._write(now, "invoke", changes=changes, **fields)
 
     def fail(self, now: float, error: WindchillError, **fields: Any) -> None:
+        """The ``fail``; a refused body is not kept verbatim, only its bounded summary."""
+        invoke = self._invoke
+        if invoke is not None and invoke.changes is not None:
+            self._repository.journal.amend(
+                invoke, changes=None, refused_body=summarise_body(invoke.changes)
+            )
         retry_after = error.headers.get("Retry-After")
         if retry_after is not None:
             fields["retry_after"] = float(retry_after)
@@ -875,8 +889,8 @@ class _OpRecorder:
             fields["message"] = LOST_RESPONSE_MESSAGE
         self._write(now, "info" if lost else "ok", **fields)
 
-    def _write(self, now: float, type_: EventType, **fields: Any) -> None:
-        self._repository._record(now, type_, self._op, self._user, **self._fields, **fields)
+    def _write(self, now: float, type_: EventType, **fields: Any) -> Event:
+        return self._repository._record(now, type_, self._op, self._user, **self._fields, **fields)
 
 
 _StateAction = Callable[

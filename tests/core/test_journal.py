@@ -20,6 +20,13 @@ from mock_server.core import (
     WriteConditions,
 )
 from mock_server.core.errors import ConcurrentModification, NotFound
+from mock_server.core.journal import (
+    SUMMARY_KEY_CHARS,
+    SUMMARY_KEYS,
+    SUMMARY_PREVIEW_CHARS,
+    is_flat_body,
+    summarise_body,
+)
 
 
 def test_client_operation_is_journalled_as_invoke_then_ok_with_the_same_op_id(
@@ -233,3 +240,67 @@ def test_metrics_clear_resets_every_counter() -> None:
         "background": {},
         "interventions": 0,
     }
+
+
+# --- what a client sends, bounded ----------------------------------------------------------
+
+
+def test_a_flat_object_of_scalars_is_a_plausible_write() -> None:
+    assert is_flat_body({"Description": "x", "Count": 1, "Done": True, "Gone": None})
+    assert not is_flat_body({"Description": {"nested": 1}})
+    assert not is_flat_body({"Tags": ["a"]})
+    assert not is_flat_body(["Description"])
+    assert not is_flat_body({1: "non-string key"})
+
+
+def test_a_summary_measures_the_body_as_compact_json() -> None:
+    body = {"Description": "mine", "List": [1, None, True], "Nested": {"a": 1.5}}
+
+    summary = summarise_body(body)
+
+    text = json.dumps(body, separators=(",", ":"))
+    assert summary["size"] == len(text)
+    assert summary["preview"] == text
+    assert summary["keys"] == ["Description", "List", "Nested"]
+    assert summary["key_count"] == 3
+    assert "size_at_least" not in summary
+
+
+def test_a_summary_of_any_depth_needs_no_recursion() -> None:
+    body: object = 1
+    for _ in range(100_000):
+        body = {"a": body}
+
+    summary = summarise_body(body)
+
+    assert summary["size_at_least"] is True, "too big to measure: a lower bound"
+    assert summary["keys"] == ["a"]
+    assert len(summary["preview"]) == SUMMARY_PREVIEW_CHARS
+
+
+def test_a_summary_keeps_a_bounded_number_of_bounded_keys() -> None:
+    body = {"k" * 1000 + str(i): i for i in range(50)}
+
+    summary = summarise_body(body)
+
+    assert summary["key_count"] == 50
+    assert len(summary["keys"]) == SUMMARY_KEYS
+    assert all(len(key) == SUMMARY_KEY_CHARS for key in summary["keys"])
+
+
+def test_a_summary_of_a_non_object_names_its_type() -> None:
+    assert summarise_body(["a", "b"])["type"] == "list"
+    assert summarise_body("text") == {"size": 6, "preview": '"text"', "type": "str"}
+
+
+def test_amending_an_event_replaces_it_in_place() -> None:
+    journal = Journal()
+    first = journal.record(t=0.0, type="invoke", op="update", process="u", changes={"a": 1})
+    journal.record(t=0.0, type="fail", op="update", process="u", status=412)
+
+    amended = journal.amend(first, changes=None, refused_body={"size": 7})
+
+    assert [e.seq for e in journal] == [1, 2]
+    assert journal.events()[0] is amended
+    assert amended.changes is None
+    assert amended.refused_body == {"size": 7}

@@ -1,0 +1,117 @@
+"""Hostile bodies: whatever a client sends, the journal stays readable and bounded.
+
+A refused body is not kept verbatim: the ``invoke`` event carries a bounded summary of it
+(``refused_body``: size, top-level keys, a short preview) instead of its ``changes``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from wrs_session import DOCS, Session, doc_url
+
+from mock_server.core.journal import SUMMARY_PREVIEW_CHARS
+from pytest_windchill.handle import WindchillMock
+
+DEPTH = 490  # deep enough that a recursive serialiser overflows the stack
+
+
+def deep(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def invokes(mock: Session) -> list[dict[str, object]]:
+    return [e for e in mock.journal() if e["type"] == "invoke"]
+
+
+def test_a_deeply_nested_patch_is_refused_and_the_journal_still_reads(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    body = '{"Description": ' + deep(DEPTH) + "}"
+
+    response = mock.patch(
+        doc_url(doc_id),
+        data=body,
+        headers={"Content-Type": "application/json", "If-Match": "*"},
+    )
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    journal = mock.admin("GET", "/journal")
+    assert journal.status_code == 200, "the journal must serialise everything it accepted"
+    (invoke,) = [e for e in invokes(mock) if e["op"] == "update"]
+    assert "changes" not in invoke
+    summary = invoke["refused_body"]
+    assert isinstance(summary, dict)
+    assert summary["keys"] == ["Description"]
+    assert summary["size"] == len(json.dumps(json.loads(body), separators=(",", ":")))
+    assert str(summary["preview"]).startswith('{"Description":{"a":{"a":')
+    assert len(str(summary["preview"])) <= SUMMARY_PREVIEW_CHARS
+
+
+def test_a_deeply_nested_create_is_refused_and_the_journal_still_reads(mock: Session) -> None:
+    body = '{"Name": "Pump", "ExternalReference": ' + deep(DEPTH) + "}"
+
+    response = mock.post(DOCS, data=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert mock.admin("GET", "/journal").status_code == 200
+    (invoke,) = [e for e in invokes(mock) if e["op"] == "create"]
+    assert invoke["refused_body"]["keys"] == ["Name", "ExternalReference"]  # type: ignore[index]
+
+
+def test_a_big_refused_patch_is_kept_as_a_summary_not_verbatim(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    big = {f"Field{i}": "x" * 4000 for i in range(100)}  # 400 KB of unknown properties
+
+    response = mock.update(doc_id, big, headers={"If-Match": "*"})
+
+    assert response.status_code == 400
+    (invoke,) = [e for e in invokes(mock) if e["op"] == "update"]
+    assert "changes" not in invoke
+    summary = invoke["refused_body"]
+    assert isinstance(summary, dict)
+    assert summary["size"] > 400_000
+    assert summary["key_count"] == 100
+    assert len(summary["keys"]) == 20
+    assert len(json.dumps(invoke)) < 2_000, "the journal keeps a summary of a refused body"
+
+
+def test_a_flat_patch_refused_for_a_stale_etag_keeps_only_its_summary(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+
+    response = mock.update(doc_id, {"Description": "mine"}, headers={"If-Match": '"v1.1"'})
+
+    assert response.status_code in (409, 412)
+    (invoke,) = [e for e in invokes(mock) if e["op"] == "update"]
+    assert "changes" not in invoke
+    assert invoke["refused_body"]["keys"] == ["Description"]  # type: ignore[index]
+
+
+def test_an_accepted_patch_keeps_its_changes_for_the_checker(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+
+    response = mock.update(doc_id, {"Description": "mine"}, headers={"If-Match": "*"})
+
+    assert response.status_code == 200
+    (invoke,) = [e for e in invokes(mock) if e["op"] == "update"]
+    assert invoke["changes"] == {"Description": "mine"}
+    assert "refused_body" not in invoke
+
+
+def test_the_fixture_journal_reads_after_a_hostile_body(windchill: WindchillMock) -> None:
+    doc_id = windchill.create_document()
+    body = '{"Description": ' + deep(DEPTH) + "}"
+    nonce = windchill.session.get(f"{windchill.service_root}/PTC/GetCSRFToken()").json()
+
+    response = windchill.session.patch(
+        f"{windchill.service_root}/DocMgmt/Documents('{doc_id}')",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "If-Match": "*",
+            "CSRF_NONCE": nonce["NonceValue"],
+        },
+    )
+
+    assert response.status_code == 400
+    lines = windchill.journal_jsonl().splitlines()
+    assert any('"refused_body"' in line for line in lines)

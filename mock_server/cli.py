@@ -99,7 +99,18 @@ def main() -> None:
     help="Run on a virtual clock that moves only via POST /__mock/clock/advance.",
 )
 @click.option(
-    "--admin-token", default=None, help="Require X-Mock-Admin-Token on /__mock/ requests."
+    "--admin-token",
+    default=None,
+    envvar="WINDCHILL_MOCK_ADMIN_TOKEN",
+    show_envvar=True,
+    help="Require X-Mock-Admin-Token on /__mock/ requests. Prefer the environment variable "
+    "or --admin-token-file: a command line is visible to every user of the machine (ps).",
+)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the admin token from this file (its first line).",
 )
 @click.option(
     "--threads",
@@ -121,6 +132,7 @@ def serve(
     no_csrf: bool,
     virtual_clock: bool,
     admin_token: str | None,
+    admin_token_file: Path | None,
     threads: int,
 ) -> None:
     """Run the mock as a standalone server (waitress), with demo documents and background
@@ -140,13 +152,24 @@ def serve(
         }
         # Options given on the command line win over the file; defaults do not.
         context = click.get_current_context()
+        if admin_token_file is not None:
+            if admin_token is not None:
+                raise MockError("give the admin token once: --admin-token or --admin-token-file")
+            lines = admin_token_file.read_text().splitlines()
+            admin_token = lines[0].strip() if lines else ""
+            if not admin_token:
+                raise MockError(f"{admin_token_file} holds no admin token on its first line")
+            changes["admin_token"] = admin_token
         for name, value in (
             ("profile", profile),
             ("seed", seed),
             ("documents", documents),
             ("admin_token", admin_token),
         ):
-            given = context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+            given = context.get_parameter_source(name) in (
+                ParameterSource.COMMANDLINE,
+                ParameterSource.ENVIRONMENT,
+            )
             if given and value is not None:
                 changes[name] = value
         if no_auth:
@@ -175,15 +198,16 @@ def serve(
         f"  profile      : {config.profile}    seed: {config.seed}    "
         f"clock: {'virtual' if virtual_clock else 'system'}",
         f"  background   : {background}",
-        "  credentials  : "
+        "  users        : "
         + (
             "(auth off)"
             if not config.auth
-            else ", ".join(f"{u}/{p}" for u, p in config.users.items())
+            else ", ".join(config.users) + _default_passwords_note(config)
         ),
         "  CSRF         : "
         + (f"required: GET {ROOT}/PTC/GetCSRFToken()" if config.csrf else "off"),
-        f"  admin API    : {base}/__mock/ (journal, metrics, interventions, reset)",
+        f"  admin API    : {base}/__mock/ (journal, metrics, interventions, reset)"
+        + ("; token required" if config.admin_token is not None else ""),
         "Press Ctrl+C to stop.",
     ]
     click.echo("\n".join(lines))
@@ -194,6 +218,13 @@ def serve(
         pass
     finally:
         server.close()
+
+
+def _default_passwords_note(config: MockConfig) -> str:
+    """Whether the passwords are the built-in ones (each user's own name); never a password."""
+    if all(password == user for user, password in config.users.items()):
+        return " (password: the user name, as by default)"
+    return " (passwords from your configuration)"
 
 
 @main.command()

@@ -66,6 +66,9 @@ class MockConfig:
     soft_attributes: tuple[str, ...] = DEFAULT_SOFT_ATTRIBUTES
     #: Let the admin API answer clients that are not on loopback.
     admin_remote: bool = False
+    #: Host names (besides ``localhost`` and loopback addresses) the admin API answers to;
+    #: any other ``Host`` is refused, so a DNS-rebinding web page cannot reach it.
+    admin_hosts: tuple[str, ...] = ()
     #: If set, the admin API requires header ``X-Mock-Admin-Token`` with this value.
     admin_token: str | None = None
     #: Keep at most this many journal events (oldest dropped first); ``None``: all.
@@ -103,6 +106,12 @@ class MockConfig:
             raise MockError(f"soft_attributes cannot reuse built-in property names: {shadowed}")
         if self.admin_token is not None and not isinstance(self.admin_token, str):
             raise MockError("admin_token must be a string or null")
+        if isinstance(self.admin_hosts, list):
+            object.__setattr__(self, "admin_hosts", tuple(self.admin_hosts))
+        if not isinstance(self.admin_hosts, tuple) or not all(
+            isinstance(name, str) and name for name in self.admin_hosts
+        ):
+            raise MockError(f"admin_hosts must be a list of host names, got {self.admin_hosts!r}")
         if self.journal_limit is not None and (
             isinstance(self.journal_limit, bool)
             or not isinstance(self.journal_limit, int)
@@ -171,6 +180,7 @@ class MockConfig:
         data = dataclasses.asdict(self)
         data["users"] = sorted(self.users)  # never echo passwords
         data["soft_attributes"] = list(self.soft_attributes)
+        data["admin_hosts"] = list(self.admin_hosts)
         data["admin_token"] = None if self.admin_token is None else "***"
         data["knobs"] = self.resolved_profile().knobs()
         data["background"] = {

@@ -24,7 +24,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict, HTTPResponse
 from werkzeug.test import EnvironBuilder
 
-from mock_server.core.journal import LOST_RESPONSE_ENVIRON
+from mock_server.core.journal import IN_PROCESS_ENVIRON, LOST_RESPONSE_ENVIRON
 
 __all__ = ["DEFAULT_BASE_URL", "WSGIAdapter", "in_process_session"]
 
@@ -72,7 +72,7 @@ class WSGIAdapter(BaseAdapter):
             method=request.method or "GET",
             headers=list(request.headers.items()),
             data=body or b"",
-            environ_overrides={"REMOTE_ADDR": self.remote_addr},
+            environ_overrides={"REMOTE_ADDR": self.remote_addr, IN_PROCESS_ENVIRON: True},
         )
         try:
             environ = builder.get_environ()

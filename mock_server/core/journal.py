@@ -26,6 +26,7 @@ __all__ = [
     "CLIENT_OPS",
     "ENDS",
     "EVENT_TYPES",
+    "IN_PROCESS_ENVIRON",
     "LOST_RESPONSE_ENVIRON",
     "LOST_RESPONSE_MESSAGE",
     "SKIPPED_PREFIX",
@@ -81,6 +82,9 @@ LOST_RESPONSE_MESSAGE = "response lost: the connection was dropped after handlin
 #: The WSGI environ key by which the HTTP layer tells the server (or the in-process
 #: transport) to drop the connection instead of sending the response.
 LOST_RESPONSE_ENVIRON = "windchill.lost_response"
+#: The WSGI environ key by which the in-process transport says that no socket (and so no
+#: browser) is involved: the admin API then accepts its made-up host name.
+IN_PROCESS_ENVIRON = "windchill.in_process"
 #: How the ``message`` of an intervention that could not apply begins (e.g. an edit of a
 #: document checked out by someone else): journalled, but it changed nothing.
 SKIPPED_PREFIX = "skipped: "

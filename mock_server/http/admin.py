@@ -1,18 +1,29 @@
 """The admin API under ``/__mock/``: outside the OData tree, so it never collides with it.
 
-JSON in, JSON out (the journal is JSON lines). Loopback clients only unless
-``admin_remote`` is set; ``X-Mock-Admin-Token`` is required when ``admin_token`` is set.
+JSON in, JSON out (the journal is JSON lines). Its guard, in order:
+
+1. loopback clients only, unless ``admin_remote`` is set;
+2. a ``Host`` of this machine only (``localhost``, a loopback address, or one of
+   ``admin_hosts``), unless ``admin_remote`` is set: a web page that rebinds its own name to
+   127.0.0.1 still sends its own name;
+3. no ``Origin`` but the server's own: a browser marks every cross-site request with one,
+   a script or a test client sends none;
+4. a body only as ``Content-Type: application/json``: a web page cannot send that across
+   sites without a CORS preflight, which the mock never grants;
+5. ``X-Mock-Admin-Token`` when ``admin_token`` is set, compared in constant time.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..core.errors import Forbidden, MockError
+from ..core.errors import Forbidden, MockError, WindchillError
 from ..core.interventions import Intervention
+from ..core.journal import IN_PROCESS_ENVIRON
 from . import jsonbody
 from .state import state
 
@@ -20,6 +31,9 @@ __all__ = ["ADMIN_PREFIX", "blueprint"]
 
 ADMIN_PREFIX = "/__mock"
 blueprint = Blueprint("admin", __name__, url_prefix=ADMIN_PREFIX)
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @blueprint.before_request
@@ -30,11 +44,40 @@ def _guard() -> None:
             "The mock's admin API answers loopback clients only (set admin_remote to allow others)",
             code="AdminForbidden",
         )
-    if (
-        config.admin_token is not None
-        and request.headers.get("X-Mock-Admin-Token") != config.admin_token
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    local = request.environ.get(IN_PROCESS_ENVIRON) or _is_local_name(
+        host.strip("[]"), config.admin_hosts
+    )
+    if not config.admin_remote and not local:
+        raise Forbidden(
+            f"The mock's admin API answers requests for this machine only, not Host {host!r} "
+            "(a web page rebinding its name to this machine sends its own name); use "
+            "localhost or a loopback address, or add the name to admin_hosts",
+            code="AdminForbidden",
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != request.host_url.rstrip("/"):
+        raise Forbidden(
+            f"The mock's admin API refuses requests from web pages of another origin ({origin!r})",
+            code="AdminForbidden",
+        )
+    if request.method in _WRITES and request.get_data(cache=True).strip() and not request.is_json:
+        raise WindchillError(
+            "An admin request with a body must be sent as Content-Type: application/json",
+            code="UnsupportedMediaType",
+            status=415,
+        )
+    token = config.admin_token
+    if token is not None and not hmac.compare_digest(
+        request.headers.get("X-Mock-Admin-Token", "").encode(), token.encode()
     ):
         raise Forbidden("Missing or wrong X-Mock-Admin-Token", code="AdminForbidden")
+
+
+def _is_local_name(host: str, allowed: tuple[str, ...]) -> bool:
+    if host.lower() == "localhost" or host.lower() in (name.lower() for name in allowed):
+        return True
+    return _is_loopback(host)
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -750,3 +750,88 @@ def test_an_intervention_batch_is_applied_whole_or_not_at_all(mock: Session) -> 
     journal = mock.admin("GET", "/journal").get_data(as_text=True).splitlines()
     assert len(journal) == events_before
     assert mock.admin("GET", "/metrics").get_json()["interventions"] == 0
+
+
+# -------------------------------------------------------------------- web pages
+
+
+def test_a_cross_site_simple_post_cannot_inject(mock: Session) -> None:
+    doc = mock.create(Name="Pump")
+    body = json.dumps(
+        {"action": "concurrent_edit", "document": doc["ID"], "changes": {"Title": "x"}}
+    )
+
+    response = mock.admin(
+        "POST",
+        "/interventions",
+        data=body,
+        headers={"Content-Type": "text/plain", "Origin": "http://evil.example"},
+    )
+
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "AdminForbidden"
+    assert "http://evil.example" in error_of(response)["message"]
+    assert mock.truth(doc["ID"])["entity"]["Title"] is None
+
+
+def test_a_cross_site_reset_is_refused_and_changes_nothing(mock: Session) -> None:
+    doc = mock.create(Name="Pump")
+
+    response = mock.admin("POST", "/reset", headers={"Origin": "http://evil.example"})
+
+    assert response.status_code == 403
+    assert mock.get(doc_url(doc["ID"])).status_code == 200
+
+
+def test_a_body_that_is_not_json_is_refused_even_without_an_origin(mock: Session) -> None:
+    response = mock.admin(
+        "POST", "/clock/advance", data='{"seconds": 1}', headers={"Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "UnsupportedMediaType"
+    assert "application/json" in error_of(response)["message"]
+
+
+def test_a_post_without_a_body_needs_no_content_type(mock: Session) -> None:
+    # curl -X POST http://127.0.0.1:8080/__mock/reset
+    assert mock.admin("POST", "/reset").status_code == 200
+
+
+def test_the_servers_own_origin_is_welcome(mock: Session) -> None:
+    response = mock.admin("GET", "/metrics", headers={"Origin": "http://localhost"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["rebind.evil.example", "rebind.evil.example:8080", "10.0.0.5"])
+def test_a_foreign_host_name_cannot_read_the_journal(mock: Session, host: str) -> None:
+    # DNS rebinding: the page's own name now resolves to 127.0.0.1, but the browser still
+    # sends that name.
+    response = mock.admin("GET", "/journal", headers={"Host": host})
+
+    assert response.status_code == 403
+    assert "admin_hosts" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080"])
+def test_this_machines_names_are_answered(mock: Session, host: str) -> None:
+    assert mock.admin("GET", "/journal", headers={"Host": host}).status_code == 200
+
+
+def test_admin_hosts_adds_names(make_mock: MakeMock) -> None:
+    mock = make_mock(admin_hosts=["mock.ci.internal"])
+
+    response = mock.admin("GET", "/journal", headers={"Host": "Mock.CI.internal:8080"})
+
+    assert response.status_code == 200
+
+
+def test_admin_remote_accepts_any_host(make_mock: MakeMock) -> None:
+    mock = make_mock(admin_remote=True, admin_token="s3cret")
+
+    response = mock.admin(
+        "GET", "/metrics", headers={"Host": "mock.example", "X-Mock-Admin-Token": "s3cret"}
+    )
+
+    assert response.status_code == 200

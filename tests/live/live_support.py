@@ -99,7 +99,9 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 
 @contextlib.contextmanager
-def serve(*args: str, module: bool = False) -> Iterator[ServedMock]:
+def serve(
+    *args: str, module: bool = False, env: dict[str, str] | None = None
+) -> Iterator[ServedMock]:
     """Run ``windchill-mock serve ARGS`` (or ``python -m mock_server serve ARGS``) until the
     block ends; the process is terminated, then killed, in ``finally``."""
     program = [sys.executable, "-m", "mock_server"] if module else [console_script()]
@@ -111,7 +113,7 @@ def serve(*args: str, module: bool = False) -> Iterator[ServedMock]:
             stdin=subprocess.DEVNULL,
             text=True,
             encoding="utf-8",
-            env=cli_env(),
+            env={**cli_env(), **(env or {})},
         )
         assert process.stdout is not None
         lines: queue.Queue[str | None] = queue.Queue()

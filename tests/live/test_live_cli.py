@@ -126,10 +126,11 @@ def test_profiles_prints_the_knob_table() -> None:
 # ---------------------------------------------------------------- serving
 
 
-def test_serve_prints_the_service_root_and_the_credentials(demo: ServedMock) -> None:
+def test_serve_prints_the_service_root_and_the_users_but_no_password(demo: ServedMock) -> None:
     assert demo.base_url.startswith("http://127.0.0.1:")
     assert not demo.base_url.endswith(":0")
-    assert "wcadmin/wcadmin" in demo.line("credentials")
+    assert "wcadmin, other" in demo.line("users")
+    assert "wcadmin/wcadmin" not in "\n".join(demo.banner)
     assert "20 demo documents" in demo.line("documents")
     assert "seed: 1" in demo.line("profile")
 
@@ -266,3 +267,40 @@ def test_toml_config_file_is_honoured_and_the_command_line_wins(
     assert effective["durations"]["cache_sync"] == 0.125
     assert effective["knobs"]["weak_etags"] is True
     assert etag.startswith('W/"')
+
+
+# ---------------------------------------------------------------- the admin token
+
+
+@pytest.mark.parametrize("source", ["environment", "file"])
+def test_the_admin_token_comes_from_the_environment_or_a_file_and_is_never_printed(
+    source: str, tmp_path: Path
+) -> None:
+    secret = "s3cret-token-value"
+    token_file = tmp_path / "token"
+    token_file.write_text(secret + "\n")
+    args = ("--port", "0", "--documents", "1")
+    if source == "file":
+        context = serve(*args, "--admin-token-file", str(token_file))
+    else:
+        context = serve(*args, env={"WINDCHILL_MOCK_ADMIN_TOKEN": secret})
+    with context as served:
+        url = served.base_url + "/__mock/metrics"
+        without = requests.get(url, timeout=TIMEOUT)
+        wrong = requests.get(url, headers={"X-Mock-Admin-Token": "guess"}, timeout=TIMEOUT)
+        right = requests.get(url, headers={"X-Mock-Admin-Token": secret}, timeout=TIMEOUT)
+        banner = "\n".join(served.banner)
+
+    assert (without.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
+    assert secret not in banner
+    assert "token required" in banner
+
+
+def test_an_empty_admin_token_file_exits_non_zero_naming_the_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("\n")
+
+    result = run_cli("serve", "--port", "0", "--admin-token-file", str(token_file))
+
+    assert result.returncode != 0
+    assert "holds no admin token" in result.stderr

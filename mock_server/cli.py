@@ -101,7 +101,7 @@ def main() -> None:
 @click.option(
     "--admin-token",
     default=None,
-    envvar="WINDCHILL_MOCK_ADMIN_TOKEN",
+    envvar="WINDCHILL_ADMIN_TOKEN",
     show_envvar=True,
     help="Require X-Mock-Admin-Token on /__mock/ requests. Prefer the environment variable "
     "or --admin-token-file: a command line is visible to every user of the machine (ps).",

@@ -283,7 +283,7 @@ def test_the_admin_token_comes_from_the_environment_or_a_file_and_is_never_print
     if source == "file":
         context = serve(*args, "--admin-token-file", str(token_file))
     else:
-        context = serve(*args, env={"WINDCHILL_MOCK_ADMIN_TOKEN": secret})
+        context = serve(*args, env={"WINDCHILL_ADMIN_TOKEN": secret})
     with context as served:
         url = served.base_url + "/__mock/metrics"
         without = requests.get(url, timeout=TIMEOUT)

@@ -203,15 +203,26 @@ def _object_body(*, required: bool) -> dict[str, Any]:
     return body
 
 
+#: The longest ``X-Client-UpdateToken`` the mock stores: it is echoed on every later read of
+#: the document, and HTTP clients refuse very long header lines (``requests``: 64 KB).
+MAX_UPDATE_TOKEN = 1024
+
+
 def _conditions() -> WriteConditions:
     ignore = request.headers.get("X-PTC-IgnoreVersionCheck")
     if ignore is not None and ignore.strip().lower() not in ("true", "false"):
         raise BadRequest(f"X-PTC-IgnoreVersionCheck must be true or false, got {ignore!r}")
+    token = request.headers.get("X-Client-UpdateToken")
+    if token is not None and len(token) > MAX_UPDATE_TOKEN:
+        raise BadRequest(
+            f"X-Client-UpdateToken is {len(token)} characters long; the limit is "
+            f"{MAX_UPDATE_TOKEN} (the mock stores it and sends it back on every read)"
+        )
     return WriteConditions(
         if_match=request.headers.get("If-Match"),
         update_mode=request.headers.get("X-PTC-UpdateMode"),
         ignore_version_check=ignore is not None and ignore.strip().lower() == "true",
-        update_token=request.headers.get("X-Client-UpdateToken"),
+        update_token=token,
     )
 
 

@@ -1,4 +1,4 @@
-"""Hostile bodies: whatever a client sends, the journal stays readable and bounded.
+"""Hostile input: whatever a client sends, the journal stays readable and memory bounded.
 
 A refused body is not kept verbatim: the ``invoke`` event carries a bounded summary of it
 (``refused_body``: size, top-level keys, a short preview) instead of its ``changes``.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
-from wrs_session import DOCS, Session, doc_url
+from wrs_session import DOCS, Session, doc_url, error_of
 
 from mock_server.core.journal import SUMMARY_PREVIEW_CHARS
+from mock_server.http.odata import MAX_UPDATE_TOKEN
 from pytest_windchill.handle import WindchillMock
 
 DEPTH = 490  # deep enough that a recursive serialiser overflows the stack
@@ -115,3 +116,43 @@ def test_the_fixture_journal_reads_after_a_hostile_body(windchill: WindchillMock
     assert response.status_code == 400
     lines = windchill.journal_jsonl().splitlines()
     assert any('"refused_body"' in line for line in lines)
+
+
+def test_an_update_token_longer_than_the_limit_is_refused_and_changes_nothing(
+    mock: Session,
+) -> None:
+    doc_id = mock.create()["ID"]
+    before = mock.truth(doc_id)
+
+    response = mock.update(
+        doc_id,
+        {"Description": "mine"},
+        headers={"If-Match": "*", "X-Client-UpdateToken": "t" * (MAX_UPDATE_TOKEN + 1)},
+    )
+
+    assert response.status_code == 400
+    assert f"the limit is {MAX_UPDATE_TOKEN}" in error_of(response)["message"]
+    assert mock.truth(doc_id) == before
+
+
+def test_an_update_token_at_the_limit_is_stored_and_echoed(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    token = "t" * MAX_UPDATE_TOKEN
+
+    response = mock.update(
+        doc_id, {"Description": "mine"}, headers={"If-Match": "*", "X-Client-UpdateToken": token}
+    )
+
+    assert response.status_code == 200
+    assert mock.read(doc_id).headers["X-Client-UpdateToken"] == token
+
+
+def test_a_204_carries_no_content_type(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+
+    response = mock.update(
+        doc_id, {"Description": "mine"}, headers={"If-Match": "*", "Prefer": "return=minimal"}
+    )
+
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers

@@ -52,10 +52,30 @@ class _Parser(HTTPRequestParser):
 
 
 class _Task(WSGITask):
+    _bodyless_keep_alive = False
+
     def get_environment(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environment()
         environ[_SOCKET_KEY] = self.channel.socket
         return environ
+
+    def build_response_header(self) -> bytes:
+        # waitress closes an HTTP/1.1 connection after any response without Content-Length,
+        # bodyless ones included; a 204 or 304 has no body to delimit, so keep it open.
+        request: Any = self.request
+        asked_to_close = request.headers.get("CONNECTION", "").lower() == "close"
+        self._bodyless_keep_alive = (
+            not self.has_body and self.version == "1.1" and not asked_to_close
+        )
+        try:
+            header: bytes = super().build_response_header()
+        finally:
+            self._bodyless_keep_alive = False
+        return header
+
+    def set_close_on_finish(self) -> None:
+        if not self._bodyless_keep_alive:
+            super().set_close_on_finish()
 
 
 class _Channel(HTTPChannel):

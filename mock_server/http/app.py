@@ -52,6 +52,14 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
             state().repository.metrics.count_request()
 
     @app.after_request
+    def _no_body_headers(response: Response) -> Response:
+        # 204 and 304 carry no body (RFC 9110 §6.4.1): no Content-Type, no Content-Length.
+        if response.status_code in (204, 304):
+            response.headers.pop("Content-Type", None)
+            response.headers.pop("Content-Length", None)
+        return response
+
+    @app.after_request
     def _count_response(response: Response) -> Response:
         if not request.path.startswith(admin.ADMIN_PREFIX):
             state().repository.metrics.count_response(response.status_code)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import socket
 import threading
 from collections.abc import Iterable, Iterator
@@ -250,3 +253,40 @@ def test_live_server_serves_a_plain_wsgi_app_that_starts_its_response_lazily() -
         response = session.get(server.url + "/anything", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.text == "hello"
+
+
+# ---------------------------------------------------------------- bodyless responses
+
+
+def test_a_204_keeps_the_connection_open_and_carries_no_body_headers() -> None:
+    recorder = _ClientPorts(create_app(MockConfig(documents=1, csrf=False), clock=VirtualClock()))
+    with LiveServer(recorder) as server:
+        connection = http.client.HTTPConnection(server.url.split("//", 1)[1], timeout=TIMEOUT)
+        auth = "Basic " + base64.b64encode(b"wcadmin:wcadmin").decode()
+        path = f"{ROOT}/DocMgmt/Documents('OR:wt.doc.WTDocument:164057')"
+        try:
+            connection.request(
+                "PATCH",
+                path,
+                body=json.dumps({"Description": "x"}),
+                headers={
+                    "Authorization": auth,
+                    "If-Match": "*",
+                    "Prefer": "return=minimal",
+                    "Content-Type": "application/json",
+                },
+            )
+            patched = connection.getresponse()
+            patched.read()
+            connection.request("GET", path, headers={"Authorization": auth})
+            read = connection.getresponse()
+            read.read()
+        finally:
+            connection.close()
+
+    assert patched.status == 204
+    assert patched.getheader("Connection") is None
+    assert patched.getheader("Content-Type") is None
+    assert patched.getheader("Content-Length") is None
+    assert read.status == 200
+    assert recorder.ports[0] == recorder.ports[1], "the GET came on the same connection"

@@ -113,6 +113,18 @@ def main() -> None:
     help="Read the admin token from this file (its first line).",
 )
 @click.option(
+    "--connection-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open connections kept at once (default 1000; waitress alone keeps 100).",
+)
+@click.option(
+    "--channel-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Whole seconds an idle connection stays open (default 60).",
+)
+@click.option(
     "--threads",
     default=8,
     show_default=True,
@@ -133,6 +145,8 @@ def serve(
     virtual_clock: bool,
     admin_token: str | None,
     admin_token_file: Path | None,
+    connection_limit: int | None,
+    channel_timeout: int | None,
     threads: int,
 ) -> None:
     """Run the mock as a standalone server (waitress), with demo documents and background
@@ -165,6 +179,8 @@ def serve(
             ("seed", seed),
             ("documents", documents),
             ("admin_token", admin_token),
+            ("connection_limit", connection_limit),
+            ("channel_timeout", channel_timeout),
         ):
             given = context.get_parameter_source(name) in (
                 ParameterSource.COMMANDLINE,
@@ -181,7 +197,14 @@ def serve(
         raise click.UsageError(str(error)) from None
     app = create_app(config, clock=VirtualClock() if virtual_clock else SystemClock())
     try:
-        server = make_waitress_server(app, host, port, threads=threads)
+        server = make_waitress_server(
+            app,
+            host,
+            port,
+            threads=threads,
+            connection_limit=config.connection_limit,
+            channel_timeout=config.channel_timeout,
+        )
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound = server.effective_port

@@ -71,6 +71,11 @@ class MockConfig:
     admin_hosts: tuple[str, ...] = ()
     #: If set, the admin API requires header ``X-Mock-Admin-Token`` with this value.
     admin_token: str | None = None
+    #: Open connections a server (``windchill-mock serve``, ``LiveServer``) keeps at once;
+    #: read when it starts. A CI suite's connection pools hold many idle ones.
+    connection_limit: int = 1000
+    #: Whole seconds an idle connection stays open; read when the server starts.
+    channel_timeout: int = 60
     #: Keep at most this many journal events (oldest dropped first); ``None``: all.
     journal_limit: int | None = None
     utc_offset_minutes: int = 0
@@ -140,6 +145,12 @@ class MockConfig:
                 raise MockError(f"{name} must be a whole number >= 0, got {value!r}")
         if self.page_size < 1:
             raise MockError("page_size must be at least 1")
+        limit = self.connection_limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise MockError(f"connection_limit must be a whole number >= 1, got {limit!r}")
+        timeout = self.channel_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise MockError(f"channel_timeout must be whole seconds >= 1, got {timeout!r}")
         if not self.users and self.auth:
             raise MockError("auth is on but no users are configured")
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from waitress import wasyncore
 
+from .config import MockConfig
+from .http.state import EXTENSION
 from .serving import KEPT_UNDERSCORE_HEADERS, make_waitress_server
 
 __all__ = ["KEPT_UNDERSCORE_HEADERS", "LiveServer"]
@@ -33,7 +35,17 @@ class LiveServer:
         self, app: Any, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8
     ) -> None:
         self.app = app
-        self._server: Any = make_waitress_server(app, host, port, threads=threads)
+        # The mock's own settings when ``app`` is the mock's Flask app (not a wrapped one).
+        mock = getattr(app, "extensions", {}).get(EXTENSION)
+        config = mock.config if mock is not None else MockConfig()
+        self._server: Any = make_waitress_server(
+            app,
+            host,
+            port,
+            threads=threads,
+            connection_limit=config.connection_limit,
+            channel_timeout=config.channel_timeout,
+        )
         self.host = host
         self.port: int = int(self._server.effective_port)
         self._thread: threading.Thread | None = None

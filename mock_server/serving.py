@@ -121,10 +121,28 @@ def _no_write(data: bytes) -> None:
     raise RuntimeError("the legacy WSGI write() is not supported before the app has returned")
 
 
-def make_waitress_server(app: Any, host: str, port: int, *, threads: int = 8) -> Any:
-    """A waitress server bound to ``host:port`` (not yet running): call ``.run()``."""
+def make_waitress_server(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    threads: int = 8,
+    connection_limit: int = 1000,
+    channel_timeout: int = 60,
+) -> Any:
+    """A waitress server bound to ``host:port`` (not yet running): call ``.run()``.
+
+    ``connection_limit`` and ``channel_timeout`` are waitress's (its defaults, 100 and 120 s,
+    let a test suite's idle pooled connections lock everyone else out).
+    """
     server = create_server(
-        _drop_lost_responses(app), host=host, port=port, threads=threads, ident="windchill-mock"
+        _drop_lost_responses(app),
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=connection_limit,
+        channel_timeout=channel_timeout,
+        ident="windchill-mock",
     )
     server.channel_class = _Channel  # type: ignore[union-attr]
     return server

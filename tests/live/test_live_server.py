@@ -290,3 +290,32 @@ def test_a_204_keeps_the_connection_open_and_carries_no_body_headers() -> None:
     assert patched.getheader("Content-Length") is None
     assert read.status == 200
     assert recorder.ports[0] == recorder.ports[1], "the GET came on the same connection"
+
+
+# ---------------------------------------------------------------- connections
+
+
+def test_more_idle_connections_than_waitress_keeps_by_default_still_get_answers() -> None:
+    # A CI suite's connection pools hold idle connections; waitress alone serves no one new
+    # once 100 are open. The mock's servers keep 1000 by default.
+    app = create_app(MockConfig(documents=1), clock=VirtualClock())
+    with LiveServer(app) as server:
+        idle = [
+            socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+            for _ in range(110)
+        ]
+        try:
+            response = requests.get(server.url + "/__mock/metrics", timeout=TIMEOUT)
+        finally:
+            for connection in idle:
+                connection.close()
+
+    assert response.status_code == 200
+
+
+def test_the_connection_settings_reach_the_server() -> None:
+    app = create_app(MockConfig(connection_limit=7, channel_timeout=3), clock=VirtualClock())
+    with LiveServer(app) as server:
+        adjustments = server._server.adj
+
+    assert (adjustments.connection_limit, adjustments.channel_timeout) == (7, 3)

@@ -20,6 +20,9 @@ from .http.odata import ROOT
 __all__ = ["main"]
 
 _SERVE_DOCUMENTS = 20
+#: A standalone server runs for hours: keep the newest events only (the in-process fixtures
+#: keep all, for the checker). About 20 MB of events at most.
+SERVE_JOURNAL_LIMIT = 100_000
 
 
 def _rates(values: tuple[str, ...], what: str) -> dict[str, float]:
@@ -154,7 +157,11 @@ def serve(
     from .serving import make_waitress_server
 
     try:
-        defaults: dict[str, Any] = {"rates": dict(SERVE_RATES), "documents": _SERVE_DOCUMENTS}
+        defaults: dict[str, Any] = {
+            "rates": dict(SERVE_RATES),
+            "documents": _SERVE_DOCUMENTS,
+            "journal_limit": SERVE_JOURNAL_LIMIT,
+        }
         config = (
             MockConfig.from_toml(config_file, **defaults)
             if config_file is not None

@@ -225,12 +225,25 @@ class Journal:
         self._events: deque[Event] = deque(maxlen=limit)
         self._seq = 0
         self._op = 0
+        self._dropped = 0
         self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int | None:
+        return self._events.maxlen
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped (the oldest first) to stay within the limit since the last clear."""
+        with self._lock:
+            return self._dropped
 
     def record(self, **fields: Any) -> Event:
         with self._lock:
             self._seq += 1
             event = Event(seq=self._seq, **fields)
+            if self._events.maxlen is not None and len(self._events) == self._events.maxlen:
+                self._dropped += 1
             self._events.append(event)
             return event
 
@@ -269,6 +282,7 @@ class Journal:
             self._events.clear()
             self._seq = 0
             self._op = 0
+            self._dropped = 0
 
     def mark(self) -> tuple[int, int]:
         """A point to :meth:`rewind` to."""

@@ -167,13 +167,25 @@ def advance() -> Response:
 @blueprint.get("/journal")
 def journal() -> Response:
     document = request.args.get("document")
-    text = state().repository.journal.to_jsonl(document)
-    return Response(text, mimetype="application/x-ndjson")
+    events = state().repository.journal
+    response = Response(events.to_jsonl(document), mimetype="application/x-ndjson")
+    # Said in headers, so that the body stays one event a line.
+    response.headers["X-Mock-Journal-Dropped"] = str(events.dropped)
+    if events.limit is not None:
+        response.headers["X-Mock-Journal-Limit"] = str(events.limit)
+    return response
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    return jsonify(state().repository.metrics.snapshot())
+    repository = state().repository
+    journal = repository.journal
+    return jsonify(
+        {
+            **repository.metrics.snapshot(),
+            "journal": {"events": len(journal), "dropped": journal.dropped, "limit": journal.limit},
+        }
+    )
 
 
 @blueprint.post("/csrf/expire")

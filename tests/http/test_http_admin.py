@@ -557,7 +557,24 @@ def test_metrics_count_requests_responses_conflicts_and_background(mock: Session
         "conflicts": 2,
         "background": {"cache_sync": 1, "indexer": 1},
         "interventions": 3,
+        "journal": {"events": len(mock.journal()), "dropped": 0, "limit": None},
     }
+
+
+def test_a_bounded_journal_says_how_many_events_it_dropped(make_mock: MakeMock) -> None:
+    mock = make_mock(journal_limit=4)
+    for _ in range(3):
+        mock.create(Name="Pump")  # invoke + ok each: 6 events
+
+    response = mock.admin("GET", "/journal")
+    metrics = body_of(mock.admin("GET", "/metrics"))
+
+    assert len(response.get_data(as_text=True).splitlines()) == 4
+    assert response.headers["X-Mock-Journal-Dropped"] == "2"
+    assert response.headers["X-Mock-Journal-Limit"] == "4"
+    assert metrics["journal"] == {"events": 4, "dropped": 2, "limit": 4}
+    mock.admin("POST", "/reset")
+    assert mock.admin("GET", "/journal").headers["X-Mock-Journal-Dropped"] == "0"
 
 
 def test_admin_documents_lists_originals_and_shows_the_truth(mock: Session) -> None:

@@ -304,3 +304,9 @@ def test_an_empty_admin_token_file_exits_non_zero_naming_the_file(tmp_path: Path
 
     assert result.returncode != 0
     assert "holds no admin token" in result.stderr
+
+
+def test_serve_bounds_its_journal_by_default(demo: ServedMock) -> None:
+    metrics = requests.get(demo.base_url + "/__mock/metrics", timeout=TIMEOUT).json()
+
+    assert metrics["journal"]["limit"] == 100_000

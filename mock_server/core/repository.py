@@ -139,6 +139,8 @@ class Repository:
     def _reset_state(self) -> None:
         self.epoch = self._clock.now()
         self._store = DocumentStore()
+        #: Numbers clients chose: an automatic Number skips them, so Numbers stay unique.
+        self._chosen_numbers: set[str] = set()
         settings = {s: SourceSettings() for s in SOURCES}
         settings.update(self._initial_background)
         self._background = Background(self.seed, settings, self.epoch)
@@ -408,6 +410,8 @@ class Repository:
             ):
                 raise Conflict(f"A document with number {number} already exists")
             doc.apply({k: v for k, v in checked.items() if k in values})
+            if number is not None:
+                self._remember_number(str(number))
             doc.modified_by = user
             doc.touch(now)
             return doc
@@ -601,11 +605,13 @@ class Repository:
 
     def _new_document(self, values: Mapping[str, Scalar], *, user: str, now: float) -> Document:
         oid = self._store.allocate()
-        number = values.get("Number")
+        chosen = values.get("Number")
+        number = str(chosen) if chosen is not None else self._automatic_number(oid)
+        self._remember_number(number if chosen is not None else None)
         doc = Document(
             oid=oid,
             vid=self._store.allocate(),
-            number=str(number) if number is not None else f"{oid:010d}",
+            number=number,
             name=str(values["Name"]),
             created_on=now,
             created_by=user,
@@ -616,6 +622,18 @@ class Repository:
         doc.touch(now)
         self._store.add(doc)
         return doc
+
+    def _automatic_number(self, oid: int) -> str:
+        """The object id as ten digits, or (taken by a client already) with a suffix."""
+        number, suffix = f"{oid:010d}", 1
+        while number in self._chosen_numbers:
+            suffix += 1
+            number = f"{oid:010d}-{suffix}"
+        return number
+
+    def _remember_number(self, number: str | None) -> None:
+        if number is not None:
+            self._chosen_numbers.add(number)
 
     def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
         doc.touch(now)

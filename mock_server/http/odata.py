@@ -85,10 +85,18 @@ def route(
     return decorator
 
 
+#: The longest document key the mock looks up (``OR:wt.doc.WTDocument:164057`` is 26): a
+#: longer one is refused before it reaches the store, the journal or an error message.
+MAX_KEY_CHARS = 256
+
+
 @blueprint.before_request
 def _guard() -> None:
     authenticate()
     check_csrf()
+    key = (request.view_args or {}).get("key")
+    if isinstance(key, str) and len(key) > MAX_KEY_CHARS:
+        raise BadRequest(f"A document key is at most {MAX_KEY_CHARS} characters, got {len(key)}")
 
 
 # ---------------------------------------------------------------- helpers

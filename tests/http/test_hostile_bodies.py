@@ -11,7 +11,7 @@ import json
 from wrs_session import DOCS, Session, doc_url, error_of
 
 from mock_server.core.journal import SUMMARY_PREVIEW_CHARS
-from mock_server.http.odata import MAX_UPDATE_TOKEN
+from mock_server.http.odata import MAX_KEY_CHARS, MAX_UPDATE_TOKEN
 from pytest_windchill.handle import WindchillMock
 
 DEPTH = 490  # deep enough that a recursive serialiser overflows the stack
@@ -156,3 +156,27 @@ def test_a_204_carries_no_content_type(mock: Session) -> None:
 
     assert response.status_code == 204
     assert "Content-Type" not in response.headers
+
+
+def test_a_key_longer_than_the_limit_is_refused_before_the_store(mock: Session) -> None:
+    key = "OR:" + "x" * MAX_KEY_CHARS
+
+    response = mock.get(doc_url(key))
+
+    assert response.status_code == 400
+    assert f"at most {MAX_KEY_CHARS} characters" in error_of(response)["message"]
+    assert [e for e in mock.journal() if e["type"] == "invoke"] == []
+
+
+def test_a_number_a_client_took_is_skipped_by_the_automatic_numbers(mock: Session) -> None:
+    # An automatic Number is the object id as ten digits, and every document takes two ids
+    # (object and version series): the third document's would be the first's + 4.
+    first = mock.create(Name="First")
+    taken = f"{int(first['ID'].rsplit(':', 1)[1]) + 4:010d}"
+    mock.create(Name="Chosen", Number=taken)
+
+    third = mock.create(Name="Automatic")
+
+    numbers = [d["Number"] for d in mock.get(DOCS).get_json()["value"]]
+    assert len(numbers) == len(set(numbers)) == 3
+    assert third["Number"].startswith(taken)

@@ -315,8 +315,8 @@ def ptc_metadata_view(version: str | None) -> Response:
 def csrf_token(version: str | None) -> Response:
     mock = state()
     session = request.cookies.get(SESSION_COOKIE)
-    new_session = session is None
-    if session is None:
+    new_session = not mock.csrf.is_session(session)  # a cookie of another format is no session
+    if session is None or new_session:
         session = mock.csrf.new_session()
     response = _json(
         {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -17,12 +19,23 @@ __all__ = ["CsrfSessions", "MockState", "state"]
 EXTENSION = "windchill_mock"
 
 
+#: What a session the mock issued looks like; any other cookie value is not a session.
+SESSION_FORMAT = re.compile(r"[0-9A-F]{32}")
+#: Sessions kept at once; the least recently used is forgotten first (its nonce then fails
+#: with 403, and the client fetches a new one, as after a real session timeout).
+MAX_SESSIONS = 10_000
+
+
 @dataclass
 class CsrfSessions:
-    """Session cookie → nonce. Values are derived from the seed, so runs are repeatable."""
+    """Session cookie → nonce. Values are derived from the seed, so runs are repeatable.
+
+    Bounded: only cookie values of the mock's own format are kept, at most
+    :data:`MAX_SESSIONS` of them.
+    """
 
     seed: int
-    _nonces: dict[str, str] = field(default_factory=dict)
+    _nonces: OrderedDict[str, str] = field(default_factory=OrderedDict)
     _counter: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -35,16 +48,32 @@ class CsrfSessions:
         with self._lock:
             return self._token("session")
 
+    def is_session(self, cookie: str | None) -> bool:
+        """Whether ``cookie`` could be a session this mock issued (its format)."""
+        return cookie is not None and SESSION_FORMAT.fullmatch(cookie) is not None
+
     def nonce_for(self, session: str) -> str:
+        if not self.is_session(session):
+            raise ValueError("not a session of this mock")
         with self._lock:
             nonce = self._nonces.get(session)
             if nonce is None:
                 nonce = self._nonces[session] = self._token("nonce")
+                while len(self._nonces) > MAX_SESSIONS:
+                    self._nonces.popitem(last=False)
+            self._nonces.move_to_end(session)
             return nonce
 
     def valid(self, session: str | None, nonce: str | None) -> bool:
         with self._lock:
-            return session is not None and nonce is not None and self._nonces.get(session) == nonce
+            if session is None or nonce is None or self._nonces.get(session) != nonce:
+                return False
+            self._nonces.move_to_end(session)
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._nonces)
 
     def expire_all(self) -> int:
         with self._lock:

@@ -6,11 +6,14 @@ A refused body is not kept verbatim: the ``invoke`` event carries a bounded summ
 
 from __future__ import annotations
 
+import importlib
 import json
 
-from wrs_session import DOCS, Session, doc_url, error_of
+import pytest
+from wrs_session import CSRF_URL, DOCS, Session, doc_url, error_of
 
 from mock_server.core.journal import SUMMARY_PREVIEW_CHARS
+from mock_server.http import state
 from mock_server.http.odata import MAX_KEY_CHARS, MAX_UPDATE_TOKEN
 from pytest_windchill.handle import WindchillMock
 
@@ -180,3 +183,34 @@ def test_a_number_a_client_took_is_skipped_by_the_automatic_numbers(mock: Sessio
     numbers = [d["Number"] for d in mock.get(DOCS).get_json()["value"]]
     assert len(numbers) == len(set(numbers)) == 3
     assert third["Number"].startswith(taken)
+
+
+def test_a_session_cookie_the_mock_never_issued_is_replaced_not_stored(mock: Session) -> None:
+    mock.client.set_cookie("JSESSIONID", "x" * 4000, path="/Windchill")
+
+    response = mock.get(CSRF_URL)
+
+    assert response.status_code == 200
+    issued = response.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert len(issued) == 32
+    sessions = state(mock.app).csrf
+    assert len(sessions) == 1
+    assert not sessions.is_session("x" * 4000)
+
+
+def test_sessions_are_bounded_and_the_least_recently_used_goes_first(
+    mock: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importlib.import_module("mock_server.http.state"), "MAX_SESSIONS", 3)
+    users = [mock.as_user("wcadmin", "wcadmin") for _ in range(4)]
+    nonces = [user.fetch_nonce() for user in users]
+
+    doc_id = mock.create()["ID"]  # a fifth session: the first two are forgotten
+    sessions = state(mock.app).csrf
+
+    assert len(sessions) == 3
+    first = users[0].update(doc_id, {"Description": "a"}, headers={"If-Match": "*"})
+    last = users[3].update(doc_id, {"Description": "b"}, headers={"If-Match": "*"})
+    assert first.status_code == 403, "a forgotten session's nonce fails like an expired one"
+    assert last.status_code == 200
+    assert nonces[3] == users[3].nonce

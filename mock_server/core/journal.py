@@ -161,42 +161,37 @@ def summarise_body(body: object) -> dict[str, Any]:
     Walks the body without recursion and looks at no more than 10,000 values, so any body the
     parser accepted can be summarised: however deep, however big.
     """
-    size, complete = 0, True
-    preview: list[str] = []
-    shown = 0
+    size, preview, seen = 0, "", 0
     stack: list[object] = [body]
-    seen = 0
-    while stack:
+    while stack and seen <= _SUMMARY_NODES:
         item = stack.pop()
-        seen += 1
-        if seen > _SUMMARY_NODES:
-            complete = False
-            break
         if isinstance(item, _Literal):
-            size += len(item.text)
-            if shown < SUMMARY_PREVIEW_CHARS:
-                preview.append(item.text[: SUMMARY_PREVIEW_CHARS - shown])
-                shown += len(preview[-1])
+            text = item.text
         elif isinstance(item, Mapping):
+            seen += 1
             stack.append(_Literal("}"))
             for index, (key, value) in enumerate(reversed(list(item.items()))):
-                stack.append(value)
-                stack.append(_Literal(json.dumps(str(key)) + ":"))
+                stack += [value, _Literal(json.dumps(str(key)) + ":")]
                 if index < len(item) - 1:
                     stack.append(_Literal(","))
             stack.append(_Literal("{"))
+            continue
         elif isinstance(item, list | tuple):
+            seen += 1
             stack.append(_Literal("]"))
             for index, value in enumerate(reversed(item)):
                 stack.append(value)
                 if index < len(item) - 1:
                     stack.append(_Literal(","))
             stack.append(_Literal("["))
+            continue
         else:
-            stack.append(_Literal(json.dumps(item if isinstance(item, _SCALARS) else str(item))))
-            seen -= 1  # the literal is counted, not the value
-    summary: dict[str, Any] = {"size": size, "preview": "".join(preview)[:SUMMARY_PREVIEW_CHARS]}
-    if not complete:
+            seen += 1
+            text = json.dumps(item if isinstance(item, _SCALARS) else str(item))
+        size += len(text)
+        preview += text[: max(0, SUMMARY_PREVIEW_CHARS - len(preview))]
+    summary: dict[str, Any] = {"size": size, "preview": preview}
+    if stack:  # stopped at the budget
         summary["size_at_least"] = True
     if isinstance(body, Mapping):
         summary["keys"] = [str(key)[:SUMMARY_KEY_CHARS] for key in list(body)[:SUMMARY_KEYS]]

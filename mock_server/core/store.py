@@ -60,10 +60,10 @@ class DocumentStore:
         return doc
 
     def resolve(self, key: str) -> Document:
-        oid = self.keys.get(key)
-        if oid is None:
+        doc = self.get(key)
+        if doc is None:
             raise NotFound(f"No document with key '{key}' in Documents")
-        return self.docs[oid]
+        return doc
 
     def get(self, key: str) -> Document | None:
         oid = self.keys.get(key)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -44,10 +45,8 @@ def _guard() -> None:
             "The mock's admin API answers loopback clients only (set admin_remote to allow others)",
             code="AdminForbidden",
         )
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-    local = request.environ.get(IN_PROCESS_ENVIRON) or _is_local_name(
-        host.strip("[]"), config.admin_hosts
-    )
+    host = request.host
+    local = request.environ.get(IN_PROCESS_ENVIRON) or _is_local_name(host, config.admin_hosts)
     if not config.admin_remote and not local:
         raise Forbidden(
             f"The mock's admin API answers requests for this machine only, not Host {host!r} "
@@ -75,9 +74,14 @@ def _guard() -> None:
 
 
 def _is_local_name(host: str, allowed: tuple[str, ...]) -> bool:
-    if host.lower() == "localhost" or host.lower() in (name.lower() for name in allowed):
-        return True
-    return _is_loopback(host)
+    """Whether the ``Host`` header (``name[:port]``, ``[v6][:port]``) names this machine."""
+    try:
+        name = urlsplit("//" + host).hostname  # lower-cased, without brackets and port
+    except ValueError:  # a malformed bracketed address
+        return False
+    if name is None:
+        return False
+    return name == "localhost" or name in (n.lower() for n in allowed) or _is_loopback(name)
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -3,7 +3,8 @@
 Each (document, source) pair has its own Poisson process. Its arrival times are fixed by the
 seed, the document and the source alone — not by when anybody looks — so evaluating them
 lazily on access gives the same events whatever the access pattern. Nothing runs in a
-thread and an idle document costs nothing.
+thread, an idle document costs nothing, and a document that has been read keeps only a few
+numbers per source: each gap is derived from a hash when it is needed.
 
 Rates may change while the mock runs: every change opens a new *segment* of the rate plan
 from that moment on, and each segment has its own seeded stream.
@@ -11,8 +12,8 @@ from that moment on, and each segment has its own seeded stream.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -54,25 +55,31 @@ class _Segment:
 
 
 class ArrivalStream:
-    """The arrivals of one source on one document, generated on demand, in time order."""
+    """The arrivals of one source on one document, generated on demand, in time order.
 
-    def __init__(self, seed: int, document: int, source: str, born: float) -> None:
-        self._seed = seed
+    Its state is three numbers: the rate segment it is in, how many gaps it has drawn there,
+    and the time of its next arrival. The ``k``-th gap of a segment is a pure function of
+    (seed, document, source, segment, ``k``) (see :func:`_gap`), so no generator is kept: a
+    document read once costs a few hundred bytes, however long the mock runs.
+    """
+
+    __slots__ = ("_born", "_document", "_draws", "_next", "_segment", "_source")
+
+    def __init__(self, document: int, source: str, born: float) -> None:
         self._document = document
         self._source = source
         self._born = born
         self._segment = -1
-        self._rng: random.Random | None = None
+        self._draws = 0
         self._next: float | None = None
 
-    def take_due(self, until: float, segments: list[_Segment]) -> list[Arrival]:
+    def take_due(self, seed: int, until: float, segments: list[_Segment]) -> list[Arrival]:
         """Remove and return every arrival at or before ``until``."""
         due: list[Arrival] = []
         while True:
-            if self._next is None and not self._enter_next_segment(segments, until):
+            if self._next is None and not self._enter_next_segment(seed, segments, until):
                 return due
             assert self._next is not None
-            assert self._rng is not None
             if self._next > until:
                 return due
             if (
@@ -81,10 +88,16 @@ class ArrivalStream:
             ):
                 self._next = None
                 continue
-            due.append(Arrival(self._next, self._source, segments[self._segment].settings.duration))
-            self._next += self._rng.expovariate(segments[self._segment].settings.rate)
+            settings = segments[self._segment].settings
+            due.append(Arrival(self._next, self._source, settings.duration))
+            self._next += self._draw(seed, settings.rate)
 
-    def _enter_next_segment(self, segments: list[_Segment], until: float) -> bool:
+    def _draw(self, seed: int, rate: float) -> float:
+        gap = _gap(seed, self._document, self._source, self._segment, self._draws, rate)
+        self._draws += 1
+        return gap
+
+    def _enter_next_segment(self, seed: int, segments: list[_Segment], until: float) -> bool:
         while self._segment + 1 < len(segments):
             self._segment += 1
             segment = segments[self._segment]
@@ -93,13 +106,23 @@ class ArrivalStream:
                 return False
             if segment.settings.rate <= 0:
                 continue
-            # A string seed is hashed with SHA-512: stable across processes and runs.
-            key = f"{self._seed}/{self._document}/{self._source}/{self._segment}"
-            self._rng = random.Random(key)
+            self._draws = 0
             start = max(segment.start, self._born)
-            self._next = start + self._rng.expovariate(segment.settings.rate)
+            self._next = start + self._draw(seed, segment.settings.rate)
             return True
         return False
+
+
+def _gap(seed: int, document: int, source: str, segment: int, k: int, rate: float) -> float:
+    """The ``k``-th exponential gap (mean ``1/rate``) of a stream, from a hash of its name.
+
+    BLAKE2b of the stream's name and ``k`` gives 53 uniform bits: stable across processes,
+    platforms and Python versions, and independent between streams.
+    """
+    name = f"{seed}/{document}/{source}/{segment}/{k}".encode()
+    bits = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big") >> 11
+    uniform = bits / 2**53  # in [0, 1): 1 - uniform is never 0
+    return -math.log(1.0 - uniform) / rate
 
 
 class Background:
@@ -108,7 +131,7 @@ class Background:
     def __init__(self, seed: int, settings: Mapping[str, SourceSettings], start: float) -> None:
         self._seed = seed
         self._plans: dict[str, list[_Segment]] = {source: [] for source in SOURCES}
-        self._streams: dict[tuple[int, str], ArrivalStream] = {}
+        self._streams: dict[int, dict[str, ArrivalStream]] = {}
         self.configure(settings, start)
 
     def settings(self) -> dict[str, SourceSettings]:
@@ -130,20 +153,27 @@ class Background:
 
     def take_due(self, document: int, born: float, until: float) -> list[Arrival]:
         """Every arrival on ``document`` up to ``until`` not yet taken, in time order."""
+        streams = self._streams.get(document)
+        if streams is None:
+            streams = self._streams[document] = {}
         due: list[Arrival] = []
         for source in SOURCES:
             plan = self._plans[source]
             if not plan or (len(plan) == 1 and plan[0].settings.rate <= 0):
                 continue
-            stream = self._streams.get((document, source))
+            stream = streams.get(source)
             if stream is None:
-                stream = self._streams[(document, source)] = ArrivalStream(
-                    self._seed, document, source, born
-                )
-            due.extend(stream.take_due(until, plan))
+                stream = streams[source] = ArrivalStream(document, source, born)
+            due.extend(stream.take_due(self._seed, until, plan))
+        if not streams:
+            del self._streams[document]
         due.sort(key=lambda arrival: (arrival.t, SOURCES.index(arrival.source)))
         return due
 
+    def let_go(self) -> None:
+        """Forget every stream, one at a time (see :func:`.store.let_go`)."""
+        while self._streams:
+            self._streams.popitem()
+
     def forget(self, document: int) -> None:
-        for source in SOURCES:
-            self._streams.pop((document, source), None)
+        self._streams.pop(document, None)

@@ -84,7 +84,7 @@ def format_timestamp(seconds: float, utc_offset_minutes: int = 0) -> str:
     return dt.datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
     """One document object: an original, or the working copy of a checked-out original."""
 

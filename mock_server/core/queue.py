@@ -40,7 +40,7 @@ class Pending:
         return self.at_abs is not None and self.at_abs <= now and not self.action.request_action
 
 
-@dataclass
+@dataclass(slots=True)
 class InterventionQueue:
     """One original document's request counter and its waiting interventions."""
 
@@ -60,6 +60,10 @@ class InterventionQueue:
 
     def interventions(self) -> list[Intervention]:
         return [p.intervention for p in self.pending]
+
+    def has_state_actions_at_times(self) -> bool:
+        """Whether an ``at=`` state action waits, due or not."""
+        return any(p.at_abs is not None and not p.action.request_action for p in self.pending)
 
     def has_due_state_actions(self, now: float) -> bool:
         return any(p.due_state_action(now) for p in self.pending)

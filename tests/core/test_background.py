@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import tracemalloc
 
 import pytest
 from core_support import background_events
@@ -339,3 +341,49 @@ def test_different_seed_gives_different_background_arrivals() -> None:
         return [line for line in scenario(seed).splitlines() if '"background"' in line]
 
     assert arrivals(11) != arrivals(12)
+
+
+def test_gaps_are_exponential_with_the_configured_mean_and_uncorrelated() -> None:
+    background = Background(5, {"indexer": SourceSettings(rate=4.0)}, 0.0)
+    times = [a.t for a in background.take_due(1, 0.0, 5000.0)]
+    gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
+    mean = sum(gaps) / len(gaps)
+    variance = sum((g - mean) ** 2 for g in gaps) / len(gaps)
+    lag = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(gaps))
+
+    assert len(gaps) == pytest.approx(20_000, rel=0.03)
+    assert mean == pytest.approx(0.25, rel=0.03)
+    assert math.sqrt(variance) == pytest.approx(0.25, rel=0.05), "exponential: sd = mean"
+    assert abs(lag / len(gaps) / variance) < 0.03, "one gap says nothing of the next"
+    assert sum(g < 0.25 * math.log(2) for g in gaps) / len(gaps) == pytest.approx(0.5, abs=0.02)
+
+
+def test_streams_of_other_documents_sources_and_seeds_are_different() -> None:
+    rates = {s: SourceSettings(rate=1.0) for s in SOURCES}
+
+    def arrivals(seed: int, document: int) -> dict[str, list[float]]:
+        taken = Background(seed, rates, 0.0).take_due(document, 0.0, 20.0)
+        return {s: [a.t for a in taken if a.source == s] for s in SOURCES}
+
+    streams = [arrivals(0, 1), arrivals(0, 2), arrivals(1, 1)]
+    everything = [times for stream in streams for times in stream.values()]
+    assert all(everything), "every stream has arrivals in 20 s at 1/s"
+    assert len({tuple(times) for times in everything}) == len(everything)
+
+
+def test_a_document_that_was_read_keeps_a_few_hundred_bytes_of_background_state() -> None:
+    """Randomness is derived when needed: no generator is kept per document and source."""
+    rates = {s: SourceSettings(rate=0.5, duration=0.1) for s in SOURCES}
+    background = Background(0, rates, 0.0)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for document in range(500):
+            background.take_due(document, 0.0, 30.0)
+        per_document = (tracemalloc.get_traced_memory()[0] - before) / 500
+    finally:
+        tracemalloc.stop()
+
+    assert per_document < 800, f"{per_document:.0f} bytes of background state per document"
+    for document in range(500):
+        background.forget(document)

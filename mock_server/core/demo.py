@@ -3,6 +3,8 @@ someone exploring the mock with a browser or curl sees something recognisable.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .documents import Scalar
 
 __all__ = ["demo_documents"]
@@ -19,10 +21,10 @@ _TITLES = (
 )
 
 
-def demo_documents(count: int) -> list[dict[str, Scalar]]:
-    """The properties of ``count`` demo documents: numbered names, titles in a cycle."""
-    properties: list[dict[str, Scalar]] = []
+def demo_documents(count: int) -> Iterator[dict[str, Scalar]]:
+    """The properties of ``count`` demo documents, one at a time: numbered names, titles in a
+    cycle. (One at a time: a list of a hundred thousand would be freed in one step, during
+    which no other thread runs.)"""
     for i in range(1, count + 1):
         title = _TITLES[(i - 1) % len(_TITLES)]
-        properties.append({"Name": f"{title} {i:03d}", "Title": title, "Description": None})
-    return properties
+        yield {"Name": f"{title} {i:03d}", "Title": title, "Description": None}

@@ -23,9 +23,12 @@ no rules lives elsewhere: the intervention queue (:mod:`.queue`), the books of k
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +84,60 @@ __all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteCondit
 
 
 _NO_CONDITIONS = WriteConditions()  # a write without any concurrency header
+#: Documents a filtering scan reads per hold of the lock (about a millisecond's work).
+_SCAN_CHUNK = 500
+
+
+class _StepAsideLock:
+    """A re-entrant lock that a long reader, between two holds, can step aside for.
+
+    Python's locks are not fair: a lock let go and taken straight back is seldom won by the
+    thread that was waiting for it, so a scan that lets go between chunks would still keep
+    writers out. This lock counts the threads that waited for it and those that got it, and
+    :meth:`step_aside` yields until every thread waiting when it was called has had its turn.
+    """
+
+    __slots__ = ("_count_lock", "_lock", "_served", "_waiting")
+
+    #: A bound on the yields of one step aside (a thread that waits forever cannot hold up
+    #: the reader forever).
+    MAX_YIELDS = 1_000_000
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+        self._served = 0
+
+    def acquire(self) -> None:
+        if self._lock.acquire(blocking=False):
+            return
+        with self._count_lock:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+                self._served += 1
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def step_aside(self) -> None:
+        """Called without holding the lock: yield until the threads waiting now got it."""
+        with self._count_lock:
+            target = self._served + self._waiting
+        for _ in range(self.MAX_YIELDS):
+            if self._served >= target:
+                return
+            os.sched_yield()  # lets the interpreter run another thread, then goes on
 
 
 class _Journalled:
@@ -123,7 +180,7 @@ class Repository:
         utc_offset_minutes: int = 0,
     ) -> None:
         self._clock = clock
-        self._lock = threading.RLock()
+        self._lock = _StepAsideLock()
         self.profile = profile_named(profile) if isinstance(profile, str) else profile
         self.seed = seed
         self.soft_attributes = tuple(soft_attributes)
@@ -139,8 +196,6 @@ class Repository:
     def _reset_state(self) -> None:
         self.epoch = self._clock.now()
         self._store = DocumentStore()
-        #: Numbers clients chose: an automatic Number skips them, so Numbers stay unique.
-        self._chosen_numbers: set[str] = set()
         settings = {s: SourceSettings() for s in SOURCES}
         settings.update(self._initial_background)
         self._background = Background(self.seed, settings, self.epoch)
@@ -153,20 +208,40 @@ class Repository:
         seed: int | None = None,
         background: Mapping[str, SourceSettings] | None = None,
         journal_limit: int | _Unset | None = _UNSET,
+        documents: int = 0,
+        user: str = "wcadmin",
     ) -> None:
         """Forget every document, intervention and event; virtual time is not rewound.
 
         ``seed`` and ``background`` replace the ones given at construction, so a reset mock
-        draws exactly the arrivals a fresh mock with those settings would.
+        draws exactly the arrivals a fresh mock with those settings would; ``documents`` demo
+        documents are created, as :meth:`seed_demo_documents` would.
+
+        The new state is built before the lock is taken and swapped in under it, and the old
+        state is let go after: however many documents either holds, other requests wait only
+        for the swap.
         """
+        seed = self.seed if seed is None else seed
+        initial = dict(self._initial_background if background is None else background)
+        limit = self.journal.limit if isinstance(journal_limit, _Unset) else journal_limit
+        epoch = self._clock.now()
+        store = DocumentStore()
+        with _no_cycle_collection():
+            for properties in demo_documents(documents):
+                self._new_document(properties, user=user, now=epoch, store=store)
+        settings = {s: SourceSettings() for s in SOURCES}
+        settings.update(initial)
+        fresh_background = Background(seed, settings, epoch)
         with self._lock:
-            if seed is not None:
-                self.seed = seed
-            if background is not None:
-                self._initial_background = dict(background)
-            if not isinstance(journal_limit, _Unset):
-                self.journal = Journal(journal_limit)
-            self._reset_state()
+            old_store, old_background, old_journal = self._store, self._background, self.journal
+            self.seed, self._initial_background = seed, initial
+            self.epoch, self._store, self._background = epoch, store, fresh_background
+            self.journal, self.metrics = Journal(limit), Metrics()
+        # Freed after the lock is let go, and piece by piece: freeing a whole store in one
+        # step would hold the interpreter for tens of milliseconds.
+        old_store.let_go()
+        old_background.let_go()
+        old_journal.let_go()
 
     @property
     def clock(self) -> Clock:
@@ -229,8 +304,15 @@ class Repository:
     # ------------------------------------------------------------------ queries
 
     def ids(self) -> list[str]:
+        """The IDs of every original, in object id order."""
         with self._lock:
-            return [doc.id for doc in self._store.originals()]
+            docs = list(self._store.docs.values())  # one quick copy: the rest needs no lock
+        return [doc.id for doc in sorted(docs, key=_oid) if not doc.is_working_copy]
+
+    def __len__(self) -> int:
+        """Documents held, working copies included."""
+        with self._lock:
+            return len(self._store)
 
     def peek(self, key: str) -> dict[str, Any]:
         """The server's truth for ``key`` now, without a journal entry or request count."""
@@ -260,27 +342,48 @@ class Repository:
         """Documents matching every ``(property, value)`` equality, ordered by ID.
 
         Returns one page of ``(entity, etag)`` and the total count. Only the page's documents
-        have their background arrivals applied, so the cost follows the page size.
+        have their background arrivals applied. Without a filter a page costs what the page
+        holds and the count nothing; a filter on ``Number`` is a lookup; any other filter scans
+        the documents :data:`_SCAN_CHUNK` at a time, letting go of the lock between chunks so
+        that writers never wait long behind a scan. A document changed meanwhile is judged as
+        it was when its chunk was read (OData promises no snapshot of a whole collection).
         """
         wanted = list(filters)
+        if not wanted:
+            with self._lock:
+                page = self._store.page(skip, top)
+                return self._rows(page), len(self._store)
         with self._lock:
-            if wanted:
-                # An ``at=`` intervention due by now may change a filtered property (a
-                # concurrent edit, a lifecycle change): apply those before filtering. Only
-                # families with such an intervention pending are touched.
-                self._materialise_due_interventions(self._clock.now())
-            matches = [
-                doc
-                for doc in sorted(self._store.docs.values(), key=lambda d: d.oid)
-                if all(_property(doc, name) == value for name, value in wanted)
-            ]
-            page = matches[skip : None if top is None else skip + top]
-            now = self._clock.now()
-            result = []
-            for doc in page:
-                self._materialise(self._store.family_oid(doc), now)
-                result.append((self._entity(doc), self._etag_header(doc)))
-            return result, len(matches)
+            # An ``at=`` intervention due by now may change a filtered property (a concurrent
+            # edit, a lifecycle change): apply those before filtering. Only families with such
+            # an intervention pending are touched.
+            self._materialise_due_interventions(self._clock.now())
+            number = next((value for name, value in wanted if name == "Number"), None)
+            if number is not None:
+                candidates = self._store.with_number(number)
+                matches = [d.oid for d in candidates if _matches(d, wanted)]
+        if number is None:
+            matches, cursor = [], None
+            while True:
+                with self._lock:
+                    chunk = self._store.after(cursor, _SCAN_CHUNK)
+                    matches += [d.oid for d in chunk if _matches(d, wanted)]
+                if len(chunk) < _SCAN_CHUNK:
+                    break
+                cursor = chunk[-1].oid
+                self._lock.step_aside()
+        with self._lock:
+            chosen = matches[skip : None if top is None else skip + top]
+            page = [self._store.docs[oid] for oid in chosen if oid in self._store.docs]
+            return self._rows(page), len(matches)
+
+    def _rows(self, page: list[Document]) -> list[tuple[dict[str, Any], str | None]]:
+        now = self._clock.now()
+        rows = []
+        for doc in page:
+            self._materialise(self._store.family_oid(doc), now)
+            rows.append((self._entity(doc), self._etag_header(doc)))
+        return rows
 
     # ------------------------------------------------------------------ client operations
 
@@ -405,13 +508,11 @@ class Repository:
                     "checked-out object"
                 )
             number = checked.get("Number")
-            if number is not None and any(
-                d.number == number and d.oid != doc.oid for d in self._store.docs.values()
-            ):
+            if number is not None and self._store.number_taken(str(number), by_other_than=doc.oid):
                 raise Conflict(f"A document with number {number} already exists")
-            doc.apply({k: v for k, v in checked.items() if k in values})
+            doc.apply({k: v for k, v in checked.items() if k in values and k != "Number"})
             if number is not None:
-                self._remember_number(str(number))
+                self._store.renumber(doc, str(number))
             doc.modified_by = user
             doc.touch(now)
             return doc
@@ -453,17 +554,21 @@ class Repository:
             else:
                 at_abs = None if intervention.at is None else self.epoch + intervention.at
                 queue.add(intervention, at_abs)
+                if at_abs is not None and not action.request_action:
+                    self._store.timed.add(doc.oid)
             self.metrics.count_intervention()
 
     def inject_all(self, interventions: Sequence[Intervention]) -> None:
         """Inject every intervention, or none: if one is refused, the others are undone."""
         with self._lock:
             now = self._clock.now()
+            families = set()
             for intervention in interventions:  # arrivals due now stay applied on a rollback
                 doc = self._store.get(intervention.document)
                 if doc is not None:
+                    families.add(self._store.family_oid(doc))
                     self._materialise(self._store.family_oid(doc), now)
-            saved, mark, counted = self._store.save(), self.journal.mark(), 0
+            saved, mark, counted = self._store.save(families), self.journal.mark(), 0
             try:
                 for intervention in interventions:
                     self.inject(intervention)
@@ -480,7 +585,7 @@ class Repository:
 
     def request_count(self, key: str) -> int:
         with self._lock:
-            return self._store.queue(self._store.family_oid(self._store.resolve(key))).requests
+            return self._store.request_count(self._store.family_oid(self._store.resolve(key)))
 
     def _validate_action(self, action: Action) -> None:
         changes = getattr(action, "changes", None)  # the actions that edit values
@@ -599,18 +704,25 @@ class Repository:
         """Validate the properties of a new document; its Number must be unused."""
         values = validate_changes(properties, soft_attributes=self.soft_attributes, creating=True)
         number = values.get("Number")
-        if number is not None and any(d.number == number for d in self._store.docs.values()):
+        if number is not None and self._store.number_taken(str(number)):
             raise Conflict(f"A document with number {number} already exists")
         return values
 
-    def _new_document(self, values: Mapping[str, Scalar], *, user: str, now: float) -> Document:
-        oid = self._store.allocate()
+    def _new_document(
+        self,
+        values: Mapping[str, Scalar],
+        *,
+        user: str,
+        now: float,
+        store: DocumentStore | None = None,
+    ) -> Document:
+        store = self._store if store is None else store
+        oid = store.allocate()
         chosen = values.get("Number")
-        number = str(chosen) if chosen is not None else self._automatic_number(oid)
-        self._remember_number(number if chosen is not None else None)
+        number = str(chosen) if chosen is not None else _automatic_number(store, oid)
         doc = Document(
             oid=oid,
-            vid=self._store.allocate(),
+            vid=store.allocate(),
             number=number,
             name=str(values["Name"]),
             created_on=now,
@@ -620,20 +732,8 @@ class Repository:
         )
         doc.apply({k: v for k, v in values.items() if k not in ("Name", "Number")})
         doc.touch(now)
-        self._store.add(doc)
+        store.add(doc)
         return doc
-
-    def _automatic_number(self, oid: int) -> str:
-        """The object id as ten digits, or (taken by a client already) with a suffix."""
-        number, suffix = f"{oid:010d}", 1
-        while number in self._chosen_numbers:
-            suffix += 1
-            number = f"{oid:010d}-{suffix}"
-        return number
-
-    def _remember_number(self, number: str | None) -> None:
-        if number is not None:
-            self._chosen_numbers.add(number)
 
     def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
         doc.touch(now)
@@ -685,9 +785,12 @@ class Repository:
 
     def _materialise_due_interventions(self, now: float) -> None:
         """Materialise every family with an ``at=`` state intervention due by ``now``."""
-        for family_oid, queue in list(self._store.queues.items()):
-            if queue.has_due_state_actions(now):
+        for family_oid in sorted(self._store.timed):
+            queue = self._store.queues.get(family_oid)
+            if queue is not None and queue.has_due_state_actions(now):
                 self._materialise(family_oid, now)
+            if queue is None or not queue.has_state_actions_at_times():
+                self._store.timed.discard(family_oid)
 
     def _materialise(self, family_oid: int, now: float) -> None:
         """Apply every background arrival and ``at=`` intervention due by ``now``, in order."""
@@ -698,10 +801,9 @@ class Repository:
             (arrival.t, 0, arrival)
             for arrival in self._background.take_due(family_oid, doc.created_on, now)
         ]
-        due += [
-            (when, 1, action)
-            for when, action in self._store.queue(family_oid).take_due_state_actions(now)
-        ]
+        queue = self._store.queues.get(family_oid)
+        if queue is not None:
+            due += [(when, 1, action) for when, action in queue.take_due_state_actions(now)]
         due.sort(key=lambda item: (item[0], item[1]))
         for when, _, item in due:
             if family_oid not in self._store.docs:
@@ -954,6 +1056,46 @@ def _actor(action: Action) -> str:
     if isinstance(user, str):
         return user
     return getattr(action, "source", "mock")
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while many long-lived objects are made.
+
+    Making a hundred thousand documents would start several full collections, each of
+    which stops every thread for tens of milliseconds; the documents make no cycles to
+    collect, so nothing is lost by pausing it. What was made meanwhile then moves to the
+    oldest generation without being scanned (a freeze and unfreeze, both constant time;
+    skipped if the program froze objects itself), so that the first collection after does
+    not scan them all at once either.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if paused:
+            gc.enable()
+
+
+def _automatic_number(store: DocumentStore, oid: int) -> str:
+    """The object id as ten digits, or (taken by a client already) with a suffix."""
+    number, suffix = f"{oid:010d}", 1
+    while store.number_taken(number):
+        suffix += 1
+        number = f"{oid:010d}-{suffix}"
+    return number
+
+
+def _oid(doc: Document) -> int:
+    return doc.oid
+
+
+def _matches(doc: Document, wanted: list[tuple[str, str]]) -> bool:
+    return all(_property(doc, name) == value for name, value in wanted)
 
 
 def _property(doc: Document, name: str) -> object:

@@ -107,9 +107,9 @@ class MockState:
                 seed=self.config.seed,
                 background=self.config.background(),
                 journal_limit=self.config.journal_limit,
+                documents=self.config.documents,
             )
             self.csrf = CsrfSessions(self.config.seed)
-            self.repository.seed_demo_documents(self.config.documents)
 
     def reconfigure(self, config: MockConfig) -> None:
         """Apply a new config: profile, rates, attributes, limits at once; seed, documents and

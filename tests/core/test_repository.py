@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from typing import Any
+
 import pytest
 from core_support import RepositoryFactory, state_of, writable
 
+import mock_server.core.repository as repository_module
 from mock_server.core import ConcurrentEdit, Intervention, Repository, VirtualClock, WriteConditions
 from mock_server.core.errors import BadRequest, Conflict, NotFound
 from mock_server.core.etag import parse_etag
@@ -272,3 +277,163 @@ def test_query_filter_sees_an_intervention_that_was_due_before_the_query(
     assert (stale_matches, stale_total) == ([], 0)
     assert new_total == 1
     assert new_matches[0][0]["Title"] == "renamed"
+
+
+class _WatchedLock:
+    """The repository's lock, watched: what the test counts is split by hold of the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.depth = 0
+        self.holds: list[int] = []
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self.depth += 1
+        if self.depth == 1:
+            self.holds.append(0)
+
+    def release(self) -> None:
+        self.depth -= 1
+        self._lock.release()
+
+    def __enter__(self) -> _WatchedLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def count(self) -> None:
+        assert self.depth > 0, "counted outside the lock"
+        self.holds[-1] += 1
+
+    def step_aside(self) -> None:
+        assert self.depth == 0, "stepped aside while holding the lock"
+
+
+def test_a_filtering_scan_lets_go_of_the_lock_between_chunks(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(1234):
+        repository.add_document({"Name": f"doc {i}", "Title": "odd" if i % 2 else "even"})
+    lock = _WatchedLock()
+    monkeypatch.setattr(repository, "_lock", lock)
+    real = repository_module._matches
+
+    def counted(doc: Any, wanted: Any) -> bool:
+        lock.count()
+        return real(doc, wanted)
+
+    monkeypatch.setattr(repository_module, "_matches", counted)
+
+    page, total = repository.query(filters=[("Title", "odd")], skip=600, top=3)
+
+    assert total == 617
+    assert [entity["Name"] for entity, _ in page] == ["doc 1201", "doc 1203", "doc 1205"]
+    scanning = [n for n in lock.holds if n]
+    assert sum(scanning) == 1234, "every document was judged once"
+    assert max(scanning) <= repository_module._SCAN_CHUNK, lock.holds
+
+
+def test_a_number_filter_is_a_lookup_and_finds_a_working_copy_too(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [repository.add_document({"Name": f"doc {i}"}) for i in range(50)]
+    number = repository.peek(ids[7])["Number"]
+    working = repository.check_out(ids[7], user="u").entity
+    assert working is not None
+    judged: list[object] = []
+    real = repository_module._matches
+    monkeypatch.setattr(
+        repository_module, "_matches", lambda doc, wanted: judged.append(doc) or real(doc, wanted)
+    )
+
+    page, total = repository.query(filters=[("Number", number), ("Name", "doc 7")])
+
+    assert total == 2
+    assert [entity["ID"] for entity, _ in page] == [ids[7], working["ID"]]
+    assert len(judged) == 2, "only the documents with that Number were judged"
+    assert repository.query(filters=[("Number", "no such number")]) == ([], 0)
+
+
+def test_unfiltered_pages_and_counts_include_working_copies_in_id_order(
+    repository: Repository,
+) -> None:
+    ids = [repository.add_document({"Name": f"doc {i}"}) for i in range(4)]
+    working = repository.check_out(ids[1], user="u").entity
+    assert working is not None
+    repository.delete(ids[2], user="u", conditions=WriteConditions(if_match="*"))
+
+    everything, total = repository.query()
+    page, _ = repository.query(skip=2, top=2)
+
+    assert total == len(repository) == 4
+    assert [e["ID"] for e, _ in everything] == [ids[0], ids[1], ids[3], working["ID"]]
+    assert [e["ID"] for e, _ in page] == [ids[3], working["ID"]]
+
+
+def test_reset_builds_the_new_documents_without_holding_the_lock(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch, doc_id: str
+) -> None:
+    lock = _WatchedLock()
+    monkeypatch.setattr(repository, "_lock", lock)
+    built_under_lock: list[bool] = []
+    real = Repository._new_document
+
+    def watched(self: Repository, *args: Any, **kwargs: Any) -> Any:
+        built_under_lock.append(lock.depth > 0)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Repository, "_new_document", watched)
+
+    repository.reset(documents=30, seed=4)
+
+    assert built_under_lock == [False] * 30
+    assert len(repository.ids()) == 30
+    assert repository.peek(doc_id)["Name"] != "Pump housing", "the old document is gone"
+    assert repository.seed == 4
+    assert len(repository.journal) == 0
+
+
+def test_reset_with_documents_gives_what_a_fresh_mock_seeded_with_them_gives(
+    make_repository: RepositoryFactory, clock: VirtualClock
+) -> None:
+    fresh = make_repository(seed=3)
+    fresh.seed_demo_documents(5)
+    reset = make_repository(seed=9)
+    reset.add_document({"Name": "gone"})
+    reset.reset(seed=3, documents=5)
+
+    assert reset.ids() == fresh.ids()
+    assert [reset.peek(i) for i in reset.ids()] == [fresh.peek(i) for i in fresh.ids()]
+
+
+def test_a_reader_stepping_aside_lets_every_waiting_writer_in_first() -> None:
+    lock = repository_module._StepAsideLock()
+    order: list[str] = []
+    waiting = threading.Barrier(3)
+
+    def writer(name: str) -> None:
+        waiting.wait()
+        with lock:
+            order.append(name)
+
+    lock.acquire()
+    writers = [threading.Thread(target=writer, args=(f"writer {i}",)) for i in range(2)]
+    for thread in writers:
+        thread.start()
+    waiting.wait()
+    while lock._waiting < 2:  # until both are blocked on the lock
+        os.sched_yield()
+    lock.release()
+    lock.step_aside()
+    served_when_back = lock._served
+    with lock:
+        order.append("reader")
+    for thread in writers:
+        thread.join()
+
+    assert served_when_back == 2, "step_aside returned before both waiting writers got in"
+    assert order[-1] == "reader", order
+    assert lock._waiting == 0

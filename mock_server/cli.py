@@ -23,6 +23,8 @@ _SERVE_DOCUMENTS = 20
 #: A standalone server runs for hours: keep the newest events only (the in-process fixtures
 #: keep all, for the checker). About 20 MB of events at most.
 SERVE_JOURNAL_LIMIT = 100_000
+#: ... and at most 64 MiB of them (their JSON lines, as ``GET /__mock/journal`` sends them).
+SERVE_JOURNAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 def _rates(values: tuple[str, ...], what: str) -> dict[str, float]:
@@ -161,6 +163,7 @@ def serve(
             "rates": dict(SERVE_RATES),
             "documents": _SERVE_DOCUMENTS,
             "journal_limit": SERVE_JOURNAL_LIMIT,
+            "journal_limit_bytes": SERVE_JOURNAL_LIMIT_BYTES,
         }
         config = (
             MockConfig.from_toml(config_file, **defaults)

@@ -61,6 +61,8 @@ class MockConfig:
         default_factory=lambda: {"wcadmin": "wcadmin", "other": "other"}
     )
     csrf: bool = True
+    #: Seconds an HTTP session (its CSRF nonce) lives unused: 30 minutes, the servlet default.
+    csrf_session_timeout: int = 1800
     page_size: int = 25
     max_body_bytes: int = 1_048_576
     soft_attributes: tuple[str, ...] = DEFAULT_SOFT_ATTRIBUTES
@@ -78,6 +80,8 @@ class MockConfig:
     channel_timeout: int = 60
     #: Keep at most this many journal events (oldest dropped first); ``None``: all.
     journal_limit: int | None = None
+    #: Keep at most this many bytes of journal (its JSON lines; oldest dropped first).
+    journal_limit_bytes: int | None = None
     utc_offset_minutes: int = 0
 
     def __post_init__(self) -> None:
@@ -117,14 +121,12 @@ class MockConfig:
             isinstance(name, str) and name for name in self.admin_hosts
         ):
             raise MockError(f"admin_hosts must be a list of host names, got {self.admin_hosts!r}")
-        if self.journal_limit is not None and (
-            isinstance(self.journal_limit, bool)
-            or not isinstance(self.journal_limit, int)
-            or self.journal_limit < 1
-        ):
-            raise MockError(
-                f"journal_limit must be null or a whole number >= 1, got {self.journal_limit!r}"
-            )
+        for name in ("journal_limit", "journal_limit_bytes"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise MockError(f"{name} must be null or a whole number >= 1, got {value!r}")
         offset = self.utc_offset_minutes
         if isinstance(offset, bool) or not isinstance(offset, int) or not -1440 < offset < 1440:
             raise MockError(
@@ -139,6 +141,9 @@ class MockConfig:
                     raise MockError(f"{name}.{source} must be a number, got {value!r}")
                 if not math.isfinite(value) or value < 0:
                     raise MockError(f"{name}.{source} must be a finite number >= 0, got {value!r}")
+        timeout = self.csrf_session_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise MockError(f"csrf_session_timeout must be whole seconds >= 1, got {timeout!r}")
         for name in ("documents", "page_size", "max_body_bytes", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

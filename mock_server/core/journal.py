@@ -208,16 +208,27 @@ class _Literal:
 
 def events_to_jsonl(events: Iterable[Event]) -> str:
     """One compact JSON object a line, keys sorted: byte-identical for identical histories."""
-    return "".join(
-        json.dumps(e.to_json(), sort_keys=True, separators=(",", ":")) + "\n" for e in events
-    )
+    return "".join(_line(e) for e in events)
+
+
+def _line(event: Event) -> str:
+    # ASCII only (json's default), so its length in characters is its size in bytes.
+    return json.dumps(event.to_json(), sort_keys=True, separators=(",", ":")) + "\n"
 
 
 class Journal:
-    """Thread-safe, optionally bounded (oldest events dropped first)."""
+    """Thread-safe, optionally bounded (oldest events dropped first).
 
-    def __init__(self, limit: int | None = None) -> None:
+    ``limit`` bounds the number of events, ``limit_bytes`` the size of their JSON lines as
+    ``GET /__mock/journal`` sends them. The newest event is always kept, however big.
+    """
+
+    def __init__(self, limit: int | None = None, limit_bytes: int | None = None) -> None:
         self._events: deque[Event] = deque(maxlen=limit)
+        #: With a byte bound: each event's size, in step with ``_events``.
+        self._sizes: deque[int] = deque(maxlen=limit)
+        self._limit_bytes = limit_bytes
+        self._bytes = 0
         self._seq = 0
         self._op = 0
         self._dropped = 0
@@ -226,6 +237,16 @@ class Journal:
     @property
     def limit(self) -> int | None:
         return self._events.maxlen
+
+    @property
+    def limit_bytes(self) -> int | None:
+        return self._limit_bytes
+
+    @property
+    def size_bytes(self) -> int | None:
+        """The size of the events kept, in bytes of JSON lines (counted only with a byte bound)."""
+        with self._lock:
+            return self._bytes if self._limit_bytes is not None else None
 
     @property
     def dropped(self) -> int:
@@ -238,9 +259,21 @@ class Journal:
             self._seq += 1
             event = Event(seq=self._seq, **fields)
             if self._events.maxlen is not None and len(self._events) == self._events.maxlen:
-                self._dropped += 1
+                self._drop_oldest()
             self._events.append(event)
+            if self._limit_bytes is not None:
+                size = len(_line(event))
+                self._sizes.append(size)
+                self._bytes += size
+                while self._bytes > self._limit_bytes and len(self._events) > 1:
+                    self._drop_oldest()
             return event
+
+    def _drop_oldest(self) -> None:
+        self._events.popleft()
+        if self._limit_bytes is not None:
+            self._bytes -= self._sizes.popleft()
+        self._dropped += 1
 
     def amend(self, event: Event, **changed: Any) -> Event:
         """Replace ``event`` (still in the journal) by a copy with ``changed`` fields."""
@@ -249,6 +282,10 @@ class Journal:
                 if self._events[index] is event:
                     amended = replace(event, **changed)
                     self._events[index] = amended
+                    if self._limit_bytes is not None:
+                        size = len(_line(amended))
+                        self._bytes += size - self._sizes[index]
+                        self._sizes[index] = size
                     return amended
         return event  # dropped by the journal's bound meanwhile
 
@@ -275,6 +312,8 @@ class Journal:
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+            self._sizes.clear()
+            self._bytes = 0
             self._seq = 0
             self._op = 0
             self._dropped = 0
@@ -284,6 +323,8 @@ class Journal:
         while True:
             with self._lock:
                 if not self._events:
+                    self._sizes.clear()
+                    self._bytes = 0
                     return
                 self._events.pop()
 
@@ -298,6 +339,8 @@ class Journal:
         with self._lock:
             while len(self._events) > length and self._events[-1].seq > seq:
                 self._events.pop()
+                if self._limit_bytes is not None:
+                    self._bytes -= self._sizes.pop()
             self._seq = seq
 
 

@@ -177,6 +177,7 @@ class Repository:
         soft_attributes: Iterable[str] = DEFAULT_SOFT_ATTRIBUTES,
         sleep: Callable[[float], None] | None = None,
         journal_limit: int | None = None,
+        journal_limit_bytes: int | None = None,
         utc_offset_minutes: int = 0,
     ) -> None:
         self._clock = clock
@@ -186,7 +187,7 @@ class Repository:
         self.soft_attributes = tuple(soft_attributes)
         self.utc_offset_minutes = utc_offset_minutes
         self._sleep = sleep if sleep is not None else clock.sleep
-        self.journal = Journal(journal_limit)
+        self.journal = Journal(journal_limit, journal_limit_bytes)
         self.metrics = Metrics()
         self._initial_background = dict(background or {})
         self._reset_state()
@@ -208,6 +209,7 @@ class Repository:
         seed: int | None = None,
         background: Mapping[str, SourceSettings] | None = None,
         journal_limit: int | _Unset | None = _UNSET,
+        journal_limit_bytes: int | _Unset | None = _UNSET,
         documents: int = 0,
         user: str = "wcadmin",
     ) -> None:
@@ -224,6 +226,11 @@ class Repository:
         seed = self.seed if seed is None else seed
         initial = dict(self._initial_background if background is None else background)
         limit = self.journal.limit if isinstance(journal_limit, _Unset) else journal_limit
+        limit_bytes = (
+            self.journal.limit_bytes
+            if isinstance(journal_limit_bytes, _Unset)
+            else journal_limit_bytes
+        )
         epoch = self._clock.now()
         store = DocumentStore()
         with _no_cycle_collection():
@@ -236,7 +243,7 @@ class Repository:
             old_store, old_background, old_journal = self._store, self._background, self.journal
             self.seed, self._initial_background = seed, initial
             self.epoch, self._store, self._background = epoch, store, fresh_background
-            self.journal, self.metrics = Journal(limit), Metrics()
+            self.journal, self.metrics = Journal(limit, limit_bytes), Metrics()
         # Freed after the lock is let go, and piece by piece: freeing a whole store in one
         # step would hold the interpreter for tens of milliseconds.
         old_store.let_go()

@@ -177,6 +177,8 @@ def journal() -> Response:
     response.headers["X-Mock-Journal-Dropped"] = str(events.dropped)
     if events.limit is not None:
         response.headers["X-Mock-Journal-Limit"] = str(events.limit)
+    if events.limit_bytes is not None:
+        response.headers["X-Mock-Journal-Limit-Bytes"] = str(events.limit_bytes)
     return response
 
 
@@ -187,7 +189,13 @@ def metrics() -> Response:
     return jsonify(
         {
             **repository.metrics.snapshot(),
-            "journal": {"events": len(journal), "dropped": journal.dropped, "limit": journal.limit},
+            "journal": {
+                "events": len(journal),
+                "dropped": journal.dropped,
+                "limit": journal.limit,
+                "bytes": journal.size_bytes,
+                "limit_bytes": journal.limit_bytes,
+            },
         }
     )
 

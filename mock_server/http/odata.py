@@ -315,7 +315,8 @@ def ptc_metadata_view(version: str | None) -> Response:
 def csrf_token(version: str | None) -> Response:
     mock = state()
     session = request.cookies.get(SESSION_COOKIE)
-    new_session = not mock.csrf.is_session(session)  # a cookie of another format is no session
+    # An expired or forgotten session, or a cookie of another format: a new session.
+    new_session = not mock.csrf.is_live(session)
     if session is None or new_session:
         session = mock.csrf.new_session()
     response = _json(

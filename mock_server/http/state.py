@@ -6,7 +6,6 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
@@ -26,23 +25,45 @@ SESSION_FORMAT = re.compile(r"[0-9A-F]{32}")
 MAX_SESSIONS = 10_000
 
 
-@dataclass
 class CsrfSessions:
     """Session cookie → nonce. Values are derived from the seed, so runs are repeatable.
 
     Bounded: only cookie values of the mock's own format are kept, at most
-    :data:`MAX_SESSIONS` of them.
+    :data:`MAX_SESSIONS` of them, and a session unused for ``idle_timeout`` seconds of the
+    mock's clock expires, as an HTTP session on the real server does (its nonce then fails
+    with 403 and ``GetCSRFToken()`` starts a new session).
     """
 
-    seed: int
-    _nonces: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    _counter: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, seed: int, clock: Clock, idle_timeout: float) -> None:
+        self.seed = seed
+        self._clock = clock
+        self._idle_timeout = idle_timeout
+        #: session → (nonce, when last used); least recently used first.
+        self._nonces: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._counter = 0
+        self._lock = threading.Lock()
 
     def _token(self, kind: str) -> str:
         self._counter += 1
         digest = hashlib.sha256(f"{self.seed}/{kind}/{self._counter}".encode()).hexdigest()
         return digest[:32].upper() if kind == "session" else digest[:40]
+
+    @property
+    def idle_timeout(self) -> float:
+        return self._idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, seconds: float) -> None:
+        with self._lock:
+            self._idle_timeout = seconds
+
+    def _expire(self, now: float) -> None:
+        """Forget the sessions idle for too long (they are first in line) and the excess."""
+        while self._nonces:
+            _, (_, used) = next(iter(self._nonces.items()))
+            if now - used < self._idle_timeout and len(self._nonces) <= MAX_SESSIONS:
+                return
+            self._nonces.popitem(last=False)
 
     def new_session(self) -> str:
         with self._lock:
@@ -52,22 +73,33 @@ class CsrfSessions:
         """Whether ``cookie`` could be a session this mock issued (its format)."""
         return cookie is not None and SESSION_FORMAT.fullmatch(cookie) is not None
 
+    def is_live(self, cookie: str | None) -> bool:
+        """Whether ``cookie`` names a session that exists now (not expired, not forgotten)."""
+        with self._lock:
+            self._expire(self._clock.now())
+            return cookie is not None and cookie in self._nonces
+
     def nonce_for(self, session: str) -> str:
         if not self.is_session(session):
             raise ValueError("not a session of this mock")
         with self._lock:
-            nonce = self._nonces.get(session)
-            if nonce is None:
-                nonce = self._nonces[session] = self._token("nonce")
-                while len(self._nonces) > MAX_SESSIONS:
-                    self._nonces.popitem(last=False)
+            now = self._clock.now()
+            self._expire(now)
+            kept = self._nonces.get(session)
+            nonce = kept[0] if kept is not None else self._token("nonce")
+            self._nonces[session] = (nonce, now)
             self._nonces.move_to_end(session)
+            self._expire(now)
             return nonce
 
     def valid(self, session: str | None, nonce: str | None) -> bool:
         with self._lock:
-            if session is None or nonce is None or self._nonces.get(session) != nonce:
+            now = self._clock.now()
+            self._expire(now)
+            kept = None if session is None else self._nonces.get(session)
+            if session is None or nonce is None or kept is None or kept[0] != nonce:
                 return False
+            self._nonces[session] = (nonce, now)
             self._nonces.move_to_end(session)
             return True
 
@@ -96,10 +128,14 @@ class MockState:
             background=config.background(),
             soft_attributes=config.soft_attributes,
             journal_limit=config.journal_limit,
+            journal_limit_bytes=config.journal_limit_bytes,
             utc_offset_minutes=config.utc_offset_minutes,
         )
-        self.csrf = CsrfSessions(config.seed)
+        self.csrf = self._csrf_sessions()
         self.repository.seed_demo_documents(config.documents)
+
+    def _csrf_sessions(self) -> CsrfSessions:
+        return CsrfSessions(self.config.seed, self.clock, self.config.csrf_session_timeout)
 
     def reset(self) -> None:
         with self.lock:
@@ -107,15 +143,17 @@ class MockState:
                 seed=self.config.seed,
                 background=self.config.background(),
                 journal_limit=self.config.journal_limit,
+                journal_limit_bytes=self.config.journal_limit_bytes,
                 documents=self.config.documents,
             )
-            self.csrf = CsrfSessions(self.config.seed)
+            self.csrf = self._csrf_sessions()
 
     def reconfigure(self, config: MockConfig) -> None:
-        """Apply a new config: profile, rates, attributes, limits at once; seed, documents and
-        journal_limit on reset."""
+        """Apply a new config: profile, rates, attributes, limits, session timeout at once;
+        seed, documents and the journal's limits on reset."""
         with self.lock:
             self.config = config
+            self.csrf.idle_timeout = config.csrf_session_timeout
             self.repository.configure(
                 profile=config.resolved_profile(),
                 background=config.background(),

@@ -196,6 +196,39 @@ def test_bounded_journal_drops_the_oldest_events_first() -> None:
     assert len(journal) == 3
 
 
+def test_a_byte_bound_keeps_what_fits_counts_what_it_dropped_and_keeps_the_newest() -> None:
+    journal = Journal(limit_bytes=300)
+    for i in range(10):
+        journal.record(t=float(i), type="invoke", op="read", process="u" * 40)
+    size = len(journal.to_jsonl())
+
+    assert journal.size_bytes == size <= 300
+    assert size + len(journal.to_jsonl().splitlines()[0]) + 1 > 300, "no room for one more"
+    assert [e.seq for e in journal.events()][-1] == 10
+    assert journal.dropped == 10 - len(journal)
+    big = journal.record(t=10.0, type="invoke", op="read", process="u" * 400)
+    assert journal.events() == [big], "the newest event stays, however big"
+    assert journal.size_bytes == len(journal.to_jsonl())
+
+
+def test_a_byte_bound_follows_amends_rewinds_and_clears() -> None:
+    journal = Journal(limit=5, limit_bytes=10_000)
+    first = journal.record(t=0.0, type="invoke", op="update", process="u", changes={"a": 1})
+    mark = journal.mark()
+    journal.record(t=1.0, type="ok", op="update", process="u")
+    journal.amend(first, changes=None, refused_body={"size": 7, "preview": "x" * 50})
+    assert journal.size_bytes == len(journal.to_jsonl())
+    journal.rewind(mark)
+    assert journal.size_bytes == len(journal.to_jsonl())
+    for i in range(7):  # the count bound drops too, and the bytes follow
+        journal.record(t=float(i), type="ok", op="read", process="u")
+    assert len(journal) == 5
+    assert journal.size_bytes == len(journal.to_jsonl())
+    journal.clear()
+    assert journal.size_bytes == 0
+    assert Journal().size_bytes is None, "counted only with a byte bound"
+
+
 def test_journal_clear_restarts_sequence_and_op_ids() -> None:
     journal = Journal()
     journal.record(t=0.0, type="invoke", op="read", process="u", op_id=journal.next_op_id())

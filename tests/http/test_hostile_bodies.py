@@ -10,8 +10,10 @@ import importlib
 import json
 
 import pytest
-from wrs_session import CSRF_URL, DOCS, Session, doc_url, error_of
+from wrs_session import CSRF_URL, DOCS, MakeMock, Session, doc_url, error_of
 
+from mock_server import MockConfig
+from mock_server.core.errors import MockError
 from mock_server.core.journal import SUMMARY_PREVIEW_CHARS
 from mock_server.http import state
 from mock_server.http.odata import MAX_KEY_CHARS, MAX_UPDATE_TOKEN
@@ -214,3 +216,45 @@ def test_sessions_are_bounded_and_the_least_recently_used_goes_first(
     assert first.status_code == 403, "a forgotten session's nonce fails like an expired one"
     assert last.status_code == 200
     assert nonces[3] == users[3].nonce
+
+
+def test_a_session_unused_for_its_timeout_expires_and_a_new_one_is_started(
+    make_mock: MakeMock,
+) -> None:
+    mock = make_mock(csrf_session_timeout=600)
+    idle = mock.as_user("wcadmin", "wcadmin")
+    idle_nonce = idle.fetch_nonce()
+    idle_cookie = idle.client.get_cookie("JSESSIONID", path="/Windchill")
+    assert idle_cookie is not None
+    doc_id = mock.create()["ID"]
+    mock.clock.advance(599)
+    assert mock.update(doc_id, {"Description": "a"}, headers={"If-Match": "*"}).status_code == 200
+    mock.clock.advance(599)  # the active session was used 599 s ago; the idle one 1198 s ago
+
+    sessions = state(mock.app).csrf
+    refused = idle.update(doc_id, {"Description": "b"}, headers={"If-Match": "*"})
+    still = mock.update(doc_id, {"Description": "c"}, headers={"If-Match": "*"})
+    renewed = idle.get(CSRF_URL)
+
+    assert refused.status_code == 403
+    assert still.status_code == 200, "using a session keeps it alive"
+    assert len(sessions) == 2, "the idle one was forgotten (the renewed one counts)"
+    new_cookie = renewed.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert new_cookie != idle_cookie.value, "an expired session is not revived: a new one starts"
+    assert renewed.get_json()["NonceValue"] != idle_nonce
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 1.5, True, "1800"])
+def test_a_bad_session_timeout_is_refused(timeout: object) -> None:
+    with pytest.raises(MockError, match="csrf_session_timeout"):
+        MockConfig(csrf_session_timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_new_session_timeout_applies_at_once(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    assert mock.admin("PUT", "/config", {"csrf_session_timeout": 10}).status_code == 200
+    mock.clock.advance(11)
+
+    refused = mock.update(doc_id, {"Description": "a"}, headers={"If-Match": "*"})
+
+    assert refused.status_code == 403

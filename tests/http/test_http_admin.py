@@ -189,6 +189,8 @@ def test_journal_limit_applies_from_the_next_reset(mock: Session) -> None:
         {"soft_attributes": "Department"},
         {"soft_attributes": ["has space"]},
         {"journal_limit": "x"},
+        {"journal_limit_bytes": 0},
+        {"journal_limit_bytes": True},
         {"utc_offset_minutes": 2000},
         {"admin_token": 5},
     ],
@@ -557,7 +559,13 @@ def test_metrics_count_requests_responses_conflicts_and_background(mock: Session
         "conflicts": 2,
         "background": {"cache_sync": 1, "indexer": 1},
         "interventions": 3,
-        "journal": {"events": len(mock.journal()), "dropped": 0, "limit": None},
+        "journal": {
+            "events": len(mock.journal()),
+            "dropped": 0,
+            "limit": None,
+            "bytes": None,
+            "limit_bytes": None,
+        },
     }
 
 
@@ -572,9 +580,38 @@ def test_a_bounded_journal_says_how_many_events_it_dropped(make_mock: MakeMock) 
     assert len(response.get_data(as_text=True).splitlines()) == 4
     assert response.headers["X-Mock-Journal-Dropped"] == "2"
     assert response.headers["X-Mock-Journal-Limit"] == "4"
-    assert metrics["journal"] == {"events": 4, "dropped": 2, "limit": 4}
+    assert metrics["journal"] == {
+        "events": 4,
+        "dropped": 2,
+        "limit": 4,
+        "bytes": None,
+        "limit_bytes": None,
+    }
     mock.admin("POST", "/reset")
     assert mock.admin("GET", "/journal").headers["X-Mock-Journal-Dropped"] == "0"
+
+
+def test_a_journal_bounded_in_bytes_keeps_the_newest_events_that_fit(
+    make_mock: MakeMock,
+) -> None:
+    mock = make_mock(journal_limit_bytes=2000)
+    doc = mock.create(Name="Pump")
+    for i in range(10):
+        changes = {"Description": f"edit {i} " + "x" * 100}
+        assert mock.update(doc["ID"], changes, headers={"If-Match": "*"}).status_code == 200
+
+    response = mock.admin("GET", "/journal")
+    metrics = body_of(mock.admin("GET", "/metrics"))["journal"]
+    body = response.get_data()
+
+    assert len(body) <= 2000
+    assert metrics["bytes"] == len(body)
+    assert metrics["limit_bytes"] == 2000
+    assert response.headers["X-Mock-Journal-Limit-Bytes"] == "2000"
+    kept = [json.loads(line) for line in body.splitlines()]
+    assert kept[-1]["values"]["Description"].startswith("edit 9 "), "the newest is kept"
+    assert int(response.headers["X-Mock-Journal-Dropped"]) == 22 - len(kept)
+    assert metrics["dropped"] == 22 - len(kept) > 0
 
 
 def test_admin_documents_lists_originals_and_shows_the_truth(mock: Session) -> None:

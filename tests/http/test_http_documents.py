@@ -482,6 +482,7 @@ def test_patch_of_unknown_document_is_404(mock: Session) -> None:
 def test_last_modified_follows_the_virtual_clock(mock: Session) -> None:
     doc = mock.create(Name="Clocked")
     mock.clock.advance(3661)
+    mock.fetch_nonce()  # the session expired after 30 idle minutes
 
     body = mock.update(doc["ID"], {"Title": "later"}).get_json()
 

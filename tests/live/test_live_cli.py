@@ -310,3 +310,5 @@ def test_serve_bounds_its_journal_by_default(demo: ServedMock) -> None:
     metrics = requests.get(demo.base_url + "/__mock/metrics", timeout=TIMEOUT).json()
 
     assert metrics["journal"]["limit"] == 100_000
+    assert metrics["journal"]["limit_bytes"] == 64 * 1024 * 1024
+    assert 0 < metrics["journal"]["bytes"] < 64 * 1024 * 1024

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,23 +229,41 @@ def validate_changes(
 
 
 def _check_value(name: str, value: object, soft_attributes: tuple[str, ...]) -> Scalar:
-    if name in soft_attributes:
-        if value is not None and not isinstance(value, str | int | float | bool):
-            raise BadRequest(
-                f"Property '{name}' takes a string, number, boolean or null, "
-                f"not {type(value).__name__}"
-            )
-    elif value is not None and not isinstance(value, str):
-        raise BadRequest(f"Property '{name}' takes a string or null, not {type(value).__name__}")
-    elif name in CREATE_ONLY and value is None:
-        raise BadRequest(f"Property '{name}' cannot be null")
-    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+    if value is not None and not isinstance(value, str):
+        declared = " (a soft attribute declared Edm.String)" if name in soft_attributes else ""
         raise BadRequest(
-            f"Property '{name}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}"
+            f"Property '{name}'{declared} takes a string or null, not "
+            f"{type(value).__name__} {_short(value)}"
         )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadRequest(f"Property '{name}' must be a finite number, not {value!r}")
+    if name in CREATE_ONLY and value is None:
+        raise BadRequest(f"Property '{name}' cannot be null")
+    if value is not None:
+        check_text(f"Property '{name}'", value)
     return value
+
+
+def check_text(what: str, value: str) -> None:
+    """A string the mock stores: at most :data:`MAX_STRING_LENGTH` characters, and no U+0000.
+
+    NUL is refused because the databases and XML behind a real Windchill cannot keep it (XML
+    1.0 has no way to write it); other control characters, and U+FEFF anywhere, are kept as
+    sent. Lone UTF-16 surrogates never get this far: the JSON body is refused (see
+    :mod:`mock_server.http.jsonbody`).
+    """
+    if len(value) > MAX_STRING_LENGTH:
+        raise BadRequest(
+            f"{what} is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}"
+        )
+    if "\x00" in value:
+        raise BadRequest(
+            f"{what} contains the character U+0000 (NUL) at offset {value.index(chr(0))}, "
+            "which Windchill cannot store"
+        )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _unknown_property_message(name: str, known: tuple[str, ...]) -> str:

@@ -419,12 +419,19 @@ class Repository:
         user: str,
         conditions: WriteConditions = _NO_CONDITIONS,
     ) -> OpResult:
-        """PATCH: validate, check the concurrency rules of the profile, apply."""
+        """PATCH: validate, check the concurrency rules of the profile, apply.
+
+        A PATCH that names no property (``{}``, or instance annotations only) is checked like
+        any other, and then changes nothing: not the values, the ETag, ``ModifiedBy`` or the
+        update token. OData's PATCH replaces the properties it names and no others.
+        """
 
         def body(doc: Document, now: float) -> Document:
             values = validate_changes(changes, soft_attributes=self.soft_attributes)
             self._check_writable(doc, user)
             self._check_preconditions(doc, conditions, now)
+            if not values:
+                return doc
             doc.apply(values)
             doc.modified_by = user
             doc.update_token = conditions.update_token

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE
+from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE, check_text
 from ..core.errors import BadRequest, NotFound, WindchillError
 from ..core.journal import LOST_RESPONSE_ENVIRON
 from ..core.repository import OpResult, WriteConditions
@@ -253,6 +253,8 @@ def _string_param(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"Parameter '{name}' must be a string")
+    if value is not None:
+        check_text(f"Parameter '{name}'", value)
     return value
 
 

@@ -166,7 +166,7 @@ def test_journal_json_lines_round_trip_through_event_from_json(
     repository: Repository, doc_id: str
 ) -> None:
     repository.inject(Intervention(doc_id, MicroUpdate("indexer", 0.0)))
-    repository.update(doc_id, {"Department": 3}, user="u", conditions=WriteConditions("*"))
+    repository.update(doc_id, {"Department": "3"}, user="u", conditions=WriteConditions("*"))
 
     lines = repository.journal.to_jsonl().splitlines()
 

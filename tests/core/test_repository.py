@@ -102,13 +102,13 @@ def test_successful_update_is_visible_and_records_who_and_when(
 ) -> None:
     clock.advance(90)
 
-    result = repository.update(doc_id, {"Title": "New", "Department": 7}, user="bob")
+    result = repository.update(doc_id, {"Title": "New", "Department": "R&D"}, user="bob")
 
     entity = repository.read(doc_id, user="u").entity
     assert entity is not None
     assert result.entity == entity
     assert entity["Title"] == "New"
-    assert entity["Department"] == 7
+    assert entity["Department"] == "R&D"
     assert entity["Description"] == "v1"
     assert entity["ModifiedBy"] == "bob"
     assert entity["LastModified"] == "2024-02-21T13:24:50+00:00"
@@ -254,14 +254,14 @@ def test_reset_forgets_documents_and_the_journal(repository: Repository, doc_id:
 
 
 def test_writable_values_survive_in_the_entity(repository: Repository, doc_id: str) -> None:
-    repository.update(doc_id, {"ReviewComment": True, "Description": None}, user="u")
+    repository.update(doc_id, {"ReviewComment": "ok", "Description": None}, user="u")
 
     assert writable(repository.peek(doc_id)) == {
         "Description": None,
         "Title": "Pump",
         "Department": None,
         "ExternalReference": None,
-        "ReviewComment": True,
+        "ReviewComment": "ok",
     }
 
 

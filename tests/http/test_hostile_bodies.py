@@ -258,3 +258,99 @@ def test_a_new_session_timeout_applies_at_once(mock: Session) -> None:
     refused = mock.update(doc_id, {"Description": "a"}, headers={"If-Match": "*"})
 
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"Description": "\\ud800"}',
+        b'{"Description": "ok", "Title": "\\udfff tail"}',
+        b'{"\\udc00": "x"}',
+        b'{"Description": "\\ude00\\ud83d"}',  # the halves of a pair, in the wrong order
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_a_body_is_400_and_changes_nothing(
+    mock: Session, raw: bytes
+) -> None:
+    doc_id = mock.create()["ID"]
+    before = mock.truth(doc_id)
+
+    response = mock.patch(
+        doc_url(doc_id), data=raw, headers={"If-Match": "*", "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "MalformedJSON"
+    assert "lone surrogate" in error_of(response)["message"]
+    assert mock.truth(doc_id) == before
+    assert mock.admin("GET", "/journal").status_code == 200
+
+
+def test_a_surrogate_pair_written_as_escapes_is_one_character_and_kept(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    raw = b'{"Description": "smile \\ud83d\\ude00"}'
+
+    response = mock.patch(
+        doc_url(doc_id), data=raw, headers={"If-Match": "*", "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 200
+    assert mock.truth(doc_id)["entity"]["Description"] == "smile \U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("", {"Description": "a\x00b"}),
+        ("", {"Department": "\x00"}),
+        ("/PTC.DocMgmt.CheckOut", {"CheckOutNote": "note\x00"}),
+    ],
+)
+def test_nul_in_a_stored_string_is_400_and_changes_nothing(
+    mock: Session, path: str, body: dict[str, str]
+) -> None:
+    doc_id = mock.create()["ID"]
+    before = mock.truth(doc_id)
+
+    if path:
+        response = mock.post(doc_url(doc_id, path), json=body)
+    else:
+        response = mock.update(doc_id, body, headers={"If-Match": "*"})
+
+    assert response.status_code == 400
+    assert "U+0000" in error_of(response)["message"]
+    assert mock.truth(doc_id) == before
+
+
+def test_a_checkout_note_is_bounded_like_a_property(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+
+    response = mock.post(
+        doc_url(doc_id, "/PTC.DocMgmt.CheckOut"), json={"CheckOutNote": "n" * 4001}
+    )
+
+    assert response.status_code == 400
+    assert "limit is 4000" in error_of(response)["message"]
+
+
+def test_control_characters_and_a_bom_inside_strings_are_kept_as_sent(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    text = "\ufefftab\there\nline\x1f"
+
+    response = mock.update(doc_id, {"Description": text}, headers={"If-Match": "*"})
+
+    assert response.status_code == 200
+    assert response.get_json()["Description"] == text
+    assert mock.truth(doc_id)["entity"]["Description"] == text
+
+
+def test_a_utf8_byte_order_mark_before_the_json_is_ignored(mock: Session) -> None:
+    doc_id = mock.create()["ID"]
+    raw = b"\xef\xbb\xbf" + json.dumps({"Description": "after a BOM"}).encode()
+
+    response = mock.patch(
+        doc_url(doc_id), data=raw, headers={"If-Match": "*", "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 200
+    assert mock.truth(doc_id)["entity"]["Description"] == "after a BOM"

@@ -174,11 +174,24 @@ def test_a_badly_typed_value_is_400(mock: Session, doc_id: str, changes: dict[st
     assert mock.truth(doc_id) == before
 
 
-def test_soft_attributes_take_numbers_and_booleans(mock: Session, doc_id: str) -> None:
-    response = mock.update(doc_id, {"Department": 7, "ExternalReference": True})
+@pytest.mark.parametrize("value", [7, True, 1.5, ["R&D"], {"a": "b"}])
+def test_soft_attributes_take_what_metadata_declares_a_string_or_null(
+    mock: Session, doc_id: str, value: object
+) -> None:
+    etag = mock.etag(doc_id)
+    declared = mock.get(f"{ROOT}/DocMgmt/$metadata").get_data(as_text=True)
 
-    assert response.status_code == 200
-    assert response.get_json()["Department"] == 7
+    refused = mock.update(doc_id, {"Title": "t", "Department": value})
+    etag_after_refusal = mock.etag(doc_id)
+    accepted = mock.update(doc_id, {"Department": "R&D", "ExternalReference": None})
+
+    assert '<Property Name="Department" Type="Edm.String"/>' in declared
+    assert refused.status_code == 400
+    assert "declared Edm.String" in error_of(refused)["message"]
+    assert etag_after_refusal == etag, "a refusal changes nothing"
+    assert accepted.status_code == 200
+    assert accepted.get_json()["Department"] == "R&D"
+    assert accepted.get_json()["Title"] != "t"
 
 
 # -------------------------------------------------------------------- 404, 405
@@ -448,3 +461,34 @@ def test_nothing_a_client_sends_causes_a_500_and_rejections_change_nothing(
             assert mock.truth(doc_id) == before
     finally:
         app_pool.release(app)
+
+
+@pytest.mark.parametrize("body", [{}, {"@odata.type": "#PTC.DocMgmt.Document"}])
+def test_a_patch_naming_no_property_changes_nothing_not_even_the_etag(
+    any_mock: Session, body: dict[str, str]
+) -> None:
+    doc = any_mock.create(Name="Pump", Description="kept")
+    before = any_mock.truth(doc["ID"])
+    etag = before["etag"]  # the wrs profile sends no ETag header; the truth has it
+
+    response = any_mock.update(
+        doc["ID"], body, headers={"If-Match": etag, "X-Client-UpdateToken": "t-1"}
+    )
+
+    assert response.status_code in (200, 204)
+    assert response.headers.get("ETag") in (etag, None)
+    assert any_mock.truth(doc["ID"]) == before
+    assert any_mock.read(doc["ID"]).headers.get("X-Client-UpdateToken") is None
+
+
+def test_a_patch_naming_no_property_still_meets_the_concurrency_rules(make_mock: MakeMock) -> None:
+    strict = make_mock(profile="odata")
+    doc = strict.create(Name="Pump")
+    stale = strict.etag(doc["ID"])
+    strict.update(doc["ID"], {"Description": "moved"}, headers={"If-Match": stale})
+
+    missing = strict.update(doc["ID"], {})
+    mismatched = strict.update(doc["ID"], {}, headers={"If-Match": stale})
+
+    assert missing.status_code == 428
+    assert mismatched.status_code == 412

@@ -70,12 +70,16 @@ class InterventionQueue:
 
     def take_due_state_actions(self, now: float) -> list[tuple[float, Action]]:
         """Remove and return the ``at=`` state actions due by ``now``, with their times."""
+        if not self.pending:
+            return []
         due = [p for p in self.pending if p.due_state_action(now)]
         self.pending = [p for p in self.pending if not p.due_state_action(now)]
         return [(p.at_abs, p.action) for p in due if p.at_abs is not None]
 
     def take_for_request(self, request: int, now: float) -> list[Action]:
         """Remove and return, in queue order, the actions that fire on request ``request``."""
+        if not self.pending:
+            return []
         fire: list[Action] = []
         keep: list[Pending] = []
         kinds_taken = {

@@ -20,6 +20,7 @@ from .etag import ETag
 __all__ = [
     "CREATE_ONLY",
     "DEFAULT_SOFT_ATTRIBUTES",
+    "QUERY_PROPERTIES",
     "READ_ONLY",
     "STATES",
     "WRITABLE",
@@ -61,6 +62,26 @@ READ_ONLY = (
     "ModifiedBy",
     "LifeCycleTemplateName",
 )
+#: The primitive properties a query (``$filter``, ``$orderby``) reads, by path, with their Edm
+#: types; soft attributes are ``Edm.String`` too. See :meth:`Document.query_values`.
+QUERY_PROPERTIES: dict[str, str] = {
+    "ID": "Edm.String",
+    "Number": "Edm.String",
+    "Name": "Edm.String",
+    "Description": "Edm.String",
+    "Title": "Edm.String",
+    "Version": "Edm.String",
+    "Revision": "Edm.String",
+    "VersionID": "Edm.String",
+    "Latest": "Edm.Boolean",
+    "State/Value": "Edm.String",
+    "State/Display": "Edm.String",
+    "CheckoutState": "Edm.String",
+    "CreatedOn": "Edm.DateTimeOffset",
+    "LastModified": "Edm.DateTimeOffset",
+    "CreatedBy": "Edm.String",
+    "ModifiedBy": "Edm.String",
+}
 #: Soft attributes (site-defined IBAs) a fresh mock knows; configurable.
 DEFAULT_SOFT_ATTRIBUTES = ("Department", "ExternalReference", "ReviewComment")
 
@@ -75,6 +96,10 @@ def object_id(oid: int) -> str:
 
 def version_id(vid: int) -> str:
     return f"{_VR_PREFIX}{vid}"
+
+
+def _to_the_second(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(seconds), dt.UTC)
 
 
 def format_timestamp(seconds: float, utc_offset_minutes: int = 0) -> str:
@@ -161,6 +186,31 @@ class Document:
 
     def copy(self) -> Document:
         return dataclasses.replace(self, attributes=dict(self.attributes))
+
+    def query_values(self, soft_attributes: tuple[str, ...]) -> dict[str, object]:
+        """The values of :data:`QUERY_PROPERTIES` (and soft attributes), as a query compares
+        them: strings, booleans, and date-times (aware, to the second, as they are sent)."""
+        values: dict[str, object] = {
+            "ID": self.id,
+            "Number": self.number,
+            "Name": self.name,
+            "Description": self.description,
+            "Title": self.title,
+            "Version": self.version,
+            "Revision": self.revision,
+            "VersionID": version_id(self.vid),
+            "Latest": not self.is_working_copy,
+            "State/Value": self.state,
+            "State/Display": STATES.get(self.state, self.state),
+            "CheckoutState": self.checkout_state,
+            "CreatedOn": _to_the_second(self.created_on),
+            "LastModified": _to_the_second(self.last_modified),
+            "CreatedBy": self.created_by,
+            "ModifiedBy": self.modified_by,
+        }
+        for name in soft_attributes:
+            values[name] = self.attributes.get(name)
+        return values
 
     def to_entity(
         self, *, soft_attributes: tuple[str, ...], utc_offset_minutes: int = 0

@@ -356,7 +356,7 @@ class Intervention:
             raise MockError("an intervention is a JSON object")
         values = dict(data)
         kind = values.pop("action", None)
-        if kind not in ACTIONS:
+        if not isinstance(kind, str) or kind not in ACTIONS:
             raise MockError(f"unknown action {kind!r}; known: {sorted(ACTIONS)}")
         action_cls = ACTIONS[kind]
         document = values.pop("document", None)

@@ -342,47 +342,76 @@ class Repository:
     def query(
         self,
         *,
+        matches: Callable[[Mapping[str, object]], bool] | None = None,
+        number: str | None = None,
+        orderby: Sequence[tuple[str, bool]] = (),
         filters: Iterable[tuple[str, str]] = (),
         skip: int = 0,
         top: int | None = None,
     ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
-        """Documents matching every ``(property, value)`` equality, ordered by ID.
+        """The documents (working copies included) that ``matches`` accepts, ordered by
+        ``orderby`` (property paths of :data:`~.documents.QUERY_PROPERTIES`, each ascending or
+        descending, nulls first), then by object id.
+
+        ``matches`` is given each document's :meth:`~.documents.Document.query_values`;
+        ``number`` says that every match has that Number (the store then looks it up instead
+        of scanning); ``filters`` are plain equalities, for tests and Python callers.
 
         Returns one page of ``(entity, etag)`` and the total count. Only the page's documents
-        have their background arrivals applied. Without a filter a page costs what the page
-        holds and the count nothing; a filter on ``Number`` is a lookup; any other filter scans
-        the documents :data:`_SCAN_CHUNK` at a time, letting go of the lock between chunks so
-        that writers never wait long behind a scan. A document changed meanwhile is judged as
-        it was when its chunk was read (OData promises no snapshot of a whole collection).
+        have their background arrivals applied. Without a filter or an order, a page costs
+        what the page holds and the count nothing; anything else reads the documents
+        :data:`_SCAN_CHUNK` at a time, letting go of the lock between chunks so that writers
+        never wait long behind a scan. A document changed meanwhile is judged as it was when
+        its chunk was read (OData promises no snapshot of a whole collection).
         """
         wanted = list(filters)
-        if not wanted:
+        if wanted:
+            matches = _all_equal(wanted, matches)
+            number = number or next((v for name, v in wanted if name == "Number"), None)
+        if matches is None and not orderby:
             with self._lock:
                 page = self._store.page(skip, top)
                 return self._rows(page), len(self._store)
+        accept = matches if matches is not None else _anything
+        keys = [path for path, _ in orderby]
+        found: list[tuple[list[object], int]] = []
         with self._lock:
             # An ``at=`` intervention due by now may change a filtered property (a concurrent
             # edit, a lifecycle change): apply those before filtering. Only families with such
             # an intervention pending are touched.
             self._materialise_due_interventions(self._clock.now())
-            number = next((value for name, value in wanted if name == "Number"), None)
             if number is not None:
-                candidates = self._store.with_number(number)
-                matches = [d.oid for d in candidates if _matches(d, wanted)]
+                found = self._judge(self._store.with_number(number), accept, keys)
         if number is None:
-            matches, cursor = [], None
+            cursor = None
             while True:
                 with self._lock:
                     chunk = self._store.after(cursor, _SCAN_CHUNK)
-                    matches += [d.oid for d in chunk if _matches(d, wanted)]
+                    found += self._judge(chunk, accept, keys)
                 if len(chunk) < _SCAN_CHUNK:
                     break
                 cursor = chunk[-1].oid
                 self._lock.step_aside()
+        for index in range(len(keys) - 1, -1, -1):  # stable sorts, the last key first
+            found.sort(key=lambda row: _sort_key(row[0][index]), reverse=orderby[index][1])
+        chosen = found[skip : None if top is None else skip + top]
         with self._lock:
-            chosen = matches[skip : None if top is None else skip + top]
-            page = [self._store.docs[oid] for oid in chosen if oid in self._store.docs]
-            return self._rows(page), len(matches)
+            page = [self._store.docs[oid] for _, oid in chosen if oid in self._store.docs]
+            return self._rows(page), len(found)
+
+    def _judge(
+        self,
+        docs: Iterable[Document],
+        accept: Callable[[Mapping[str, object]], bool],
+        keys: list[str],
+    ) -> list[tuple[list[object], int]]:
+        """The accepted documents of ``docs``, each as (its sort values, its object id)."""
+        rows = []
+        for doc in docs:
+            values = doc.query_values(self.soft_attributes)
+            if _matches(values, accept):
+                rows.append(([values.get(key) for key in keys], doc.oid))
+        return rows
 
     def _rows(self, page: list[Document]) -> list[tuple[dict[str, Any], str | None]]:
         now = self._clock.now()
@@ -1108,18 +1137,31 @@ def _oid(doc: Document) -> int:
     return doc.oid
 
 
-def _matches(doc: Document, wanted: list[tuple[str, str]]) -> bool:
-    return all(_property(doc, name) == value for name, value in wanted)
+def _matches(values: Mapping[str, object], accept: Callable[[Mapping[str, object]], bool]) -> bool:
+    return accept(values)
 
 
-def _property(doc: Document, name: str) -> object:
-    if name == "Number":
-        return doc.number
-    if name == "Name":
-        return doc.name
-    if name == "State":
-        return doc.state
-    return doc.writable_values().get(name)
+def _anything(values: Mapping[str, object]) -> bool:
+    return True
+
+
+def _all_equal(
+    wanted: list[tuple[str, str]], also: Callable[[Mapping[str, object]], bool] | None
+) -> Callable[[Mapping[str, object]], bool]:
+    """Equalities on property paths (``State`` meaning ``State/Value``), and ``also``."""
+    pairs = [("State/Value" if name == "State" else name, value) for name, value in wanted]
+
+    def accept(values: Mapping[str, object]) -> bool:
+        return all(values.get(name) == value for name, value in pairs) and (
+            also is None or also(values)
+        )
+
+    return accept
+
+
+def _sort_key(value: object) -> tuple[bool, Any]:
+    """Nulls first, as OData sorts them ascending."""
+    return (value is not None, value if value is not None else 0)
 
 
 def _as_dict(value: object) -> dict[str, Any] | None:

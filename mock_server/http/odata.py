@@ -16,13 +16,13 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from ..core.documents import CREATE_ONLY, READ_ONLY, WRITABLE, check_text
+from ..core.documents import CREATE_ONLY, QUERY_PROPERTIES, READ_ONLY, WRITABLE, check_text
 from ..core.errors import BadRequest, NotFound, WindchillError
 from ..core.journal import LOST_RESPONSE_ENVIRON
 from ..core.repository import OpResult, WriteConditions
 from . import jsonbody
 from .metadata import DOMAINS, docmgmt_metadata, ptc_metadata
-from .query import parse_collection_query, parse_max_page_size, parse_select
+from .query import CollectionQuery, parse_collection_query, parse_max_page_size, parse_select
 from .security import SESSION_COOKIE, authenticate, check_csrf, current_user
 from .state import state
 
@@ -124,9 +124,7 @@ def _entity_body(
     result: OpResult, version: str | None, select: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
     assert result.entity is not None
-    body: dict[str, Any] = {
-        "@odata.context": f"{_domain_root(version, 'DocMgmt')}/$metadata#Documents/$entity"
-    }
+    body: dict[str, Any] = {"@odata.context": _context(version, "Documents", select) + "/$entity"}
     if result.etag is not None:
         body["@odata.etag"] = result.etag
     entity = result.entity
@@ -344,24 +342,11 @@ def documents(version: str | None) -> Response:
         new_id = result.entity["ID"] if result.entity else ""
         location = f"{_domain_root(version, 'DocMgmt')}/Documents('{quote(new_id, safe=':')}')"
         return _entity_response(result, version, 201, extra={"Location": location})
-    query = parse_collection_query(
-        request.args,
-        filterable=(
-            "Number",
-            "Name",
-            "State",
-            "Title",
-            "Description",
-            *mock.repository.soft_attributes,
-        ),
-        selectable=_selectable(),
-    )
+    query = _collection_query()
     page_size = parse_max_page_size(request.headers.get("Prefer")) or mock.config.page_size
     limit = page_size if query.top is None else min(page_size, query.top)
-    rows, total = mock.repository.query(filters=query.filters, skip=query.skip, top=limit)
-    body: dict[str, Any] = {
-        "@odata.context": f"{_domain_root(version, 'DocMgmt')}/$metadata#Documents"
-    }
+    rows, total = _run_query(query, skip=query.skip, top=limit)
+    body: dict[str, Any] = {"@odata.context": _context(version, "Documents", query.select)}
     if query.count:
         body["@odata.count"] = total
     value = []
@@ -382,6 +367,44 @@ def documents(version: str | None) -> Response:
     if parse_max_page_size(request.headers.get("Prefer")) is not None:
         headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
     return _json(body, headers=headers)
+
+
+@route("/DocMgmt/Documents/$count", methods=["GET"])
+def documents_count(version: str | None) -> Response:
+    """The number of documents matching ``$filter``, as plain text (OData's ``/$count``)."""
+    query = _collection_query()
+    _, total = _run_query(query, skip=0, top=0)
+    response = Response(str(total), mimetype="text/plain")
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+def _collection_query() -> CollectionQuery:
+    soft = state().repository.soft_attributes
+    return parse_collection_query(
+        request.args,
+        properties={**QUERY_PROPERTIES, **dict.fromkeys(soft, "Edm.String")},
+        selectable=_selectable(),
+    )
+
+
+def _run_query(
+    query: CollectionQuery, *, skip: int, top: int | None
+) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
+    selected = query.filter
+    return state().repository.query(
+        matches=None if selected is None else selected.matches,
+        number=None if selected is None else selected.number,
+        orderby=query.orderby,
+        skip=skip,
+        top=top,
+    )
+
+
+def _context(version: str | None, target: str, select: tuple[str, ...] | None) -> str:
+    """The context URL: ``…/$metadata#Documents``, with ``(Name,Version)`` for a ``$select``."""
+    selected = f"({','.join(select)})" if select else ""
+    return f"{_domain_root(version, 'DocMgmt')}/$metadata#{target}{selected}"
 
 
 @route("/DocMgmt/Documents(<odata_key:key>)", methods=["GET", "PATCH", "DELETE"])

@@ -434,6 +434,8 @@ def test_intervention_survives_a_json_round_trip() -> None:
     [
         ([], "JSON object"),
         ({"action": "explode", "document": "d"}, "unknown action"),
+        ({"action": {"kind": "fault"}, "document": "d"}, "unknown action"),
+        ({"action": ["fault"], "document": "d"}, "unknown action"),
         ({"action": "fault", "document": "d", "colour": 1}, "unknown field"),
         ({"action": "fault", "document": "d", "status": "x"}, "integer"),
     ],

@@ -13,7 +13,7 @@ from .errors import ConcurrentModification, PreconditionFailed, PreconditionRequ
 from .etag import ANY, ETag, explain_difference, parse_if_match, strong_match, weak_match
 from .profiles import Profile
 
-__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "WriteConditions", "check_write"]
+__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "WriteConditions", "check_read", "check_write"]
 
 #: The 409 message reported in the forum thread.
 MODIFIED_BY_ANOTHER_PROCESS = "The resource has been modified by another process"
@@ -76,13 +76,48 @@ def check_write(
         )
 
 
+def check_read(
+    profile: Profile, current: ETag, *, if_match: str | None, if_none_match: str | None
+) -> bool:
+    """The conditional GET of RFC 9110 §13.2.2: ``If-Match`` first (compared as the profile
+    compares it for writes; a mismatch is 412), then ``If-None-Match`` (weak comparison).
+    Returns whether the answer is 304 Not Modified."""
+    if if_match is not None:
+        sent = parse_if_match(if_match)
+        if sent != ANY:
+            assert isinstance(sent, tuple)
+            match = weak_match if profile.weak_comparison else strong_match
+            if not any(match(tag, current) for tag in sent):
+                raise PreconditionFailed(
+                    f"Precondition failed: the If-Match ETag {sent[0]} does not match the "
+                    f"current ETag {current}",
+                    headers={"ETag": str(current)},
+                    detail=explain_difference(sent[0], current),
+                )
+    if if_none_match is None:
+        return False
+    unmodified = parse_if_match(if_none_match)
+    if unmodified == ANY:
+        return True
+    assert isinstance(unmodified, tuple)
+    return any(weak_match(tag, current) for tag in unmodified)
+
+
 def _reject_stale(profile: Profile, sent: tuple[ETag, ...], current: ETag) -> None:
-    same_iteration = any(tag.iteration == current.iteration for tag in sent)
+    """A tag the server never issued (``foreign``) tells no iteration: it gets the status of
+    a stale ETag of the same iteration (a re-read fixes it), or, where the profile ignores
+    those, that of a new iteration; it never passes as a match."""
+    same_iteration = any(
+        tag.foreign is None and tag.iteration == current.iteration for tag in sent
+    )
     status = (
         profile.stale_same_iteration_status
         if same_iteration
         else profile.stale_new_iteration_status
     )
+    if all(tag.foreign is not None for tag in sent):
+        same, new = profile.stale_same_iteration_status, profile.stale_new_iteration_status
+        status = same if same is not None else new
     if status is None:  # this profile ignores a mismatch of this kind
         return
     detail = explain_difference(sent[0], current)

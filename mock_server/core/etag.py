@@ -33,14 +33,21 @@ _OURS = re.compile(r"v(\d{1,9})\.(\d{1,16})")
 
 @dataclass(frozen=True, order=True)
 class ETag:
-    """One composite ETag. ``str(etag)`` is its wire form."""
+    """One composite ETag. ``str(etag)`` is its wire form.
+
+    ``foreign`` holds the opaque part of a well-formed entity-tag this server never issues
+    (``"abc"``): it matches no document's ETag, and its iteration and stamp mean nothing.
+    """
 
     iteration: int
     stamp: int
     weak: bool = False
+    foreign: str | None = None
 
     @property
     def opaque(self) -> str:
+        if self.foreign is not None:
+            return self.foreign
         return f"v{self.iteration}.{self.stamp}"
 
     def __str__(self) -> str:
@@ -56,7 +63,8 @@ IfMatch = str | tuple[ETag, ...]
 
 
 def parse_etag(text: str) -> ETag:
-    """Parse one entity-tag this server issued; :class:`BadRequest` otherwise."""
+    """Parse one entity-tag: :class:`BadRequest` if it is not one (RFC 9110's syntax); a tag of
+    another form than this server's is a *foreign* tag, which never matches."""
     match = _ENTITY_TAG.fullmatch(text.strip())
     if match is None:
         raise BadRequest(
@@ -64,14 +72,11 @@ def parse_etag(text: str) -> ETag:
             '"v2.1708523400000" (RFC 9110 §8.8.3)',
             code="MalformedETag",
         )
+    weak = match.group(1) is not None
     ours = _OURS.fullmatch(match.group(2))
     if ours is None:
-        raise BadRequest(
-            f"ETag {text!r} was not issued by this server; expected the form "
-            '"v<iteration>.<timestamp>", as sent in the ETag header or @odata.etag',
-            code="MalformedETag",
-        )
-    return ETag(int(ours.group(1)), int(ours.group(2)), weak=match.group(1) is not None)
+        return ETag(0, 0, weak=weak, foreign=match.group(2))
+    return ETag(int(ours.group(1)), int(ours.group(2)), weak=weak)
 
 
 def parse_if_match(header: str) -> IfMatch:
@@ -114,6 +119,11 @@ def weak_match(sent: ETag, current: ETag) -> bool:
 
 def explain_difference(sent: ETag, current: ETag) -> str:
     """Say in words why ``sent`` no longer matches ``current``."""
+    if sent.foreign is not None:
+        return (
+            f"{sent} was never issued by this server: its ETags look like {current}; "
+            "read the document again to get its ETag"
+        )
     if sent.iteration != current.iteration:
         return (
             f"the iteration changed from {sent.iteration} to {current.iteration}: "

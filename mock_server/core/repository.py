@@ -29,12 +29,12 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .background import SOURCES, Arrival, Background, SourceSettings
 from .clock import Clock
-from .conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_write
+from .conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_read, check_write
 from .demo import demo_documents
 from .documents import (
     DEFAULT_SOFT_ATTRIBUTES,
@@ -162,6 +162,8 @@ class OpResult:
     etag: str | None
     lost: bool = False
     update_token: str | None = None
+    #: A conditional GET whose ``If-None-Match`` matched: answer 304 without the entity.
+    not_modified: bool = False
 
 
 class Repository:
@@ -437,8 +439,30 @@ class Repository:
             journal.succeed(now, doc)
             return self._result(doc)
 
-    def read(self, key: str, *, user: str) -> OpResult:
-        return self._client_op("read", key, user, lambda doc, now: doc)
+    def read(
+        self,
+        key: str,
+        *,
+        user: str,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> OpResult:
+        """GET, conditional where the profile sends ETags: ``If-Match`` that does not match is
+        412, ``If-None-Match`` that matches answers 304 (``OpResult.not_modified``)."""
+        unmodified = False
+
+        def body(doc: Document, now: float) -> Document:
+            nonlocal unmodified
+            if self.profile.emit_etags:
+                unmodified = check_read(
+                    self.profile, self._etag(doc), if_match=if_match, if_none_match=if_none_match
+                )
+            return doc
+
+        result = self._client_op(
+            "read", key, user, body, if_match=if_match, status=lambda: 304 if unmodified else 200
+        )
+        return replace(result, not_modified=unmodified)
 
     def update(
         self,
@@ -649,8 +673,11 @@ class Repository:
         *,
         changes: dict[str, Any] | None = None,
         if_match: str | None = None,
+        status: Callable[[], int] | None = None,
     ) -> OpResult:
         """Run one client operation under the store lock, journalled as invoke → outcome.
+
+        ``status`` gives the success status when it depends on the body's work (a 304).
 
         The lock is let go only while injected latency passes, so that other requests (and
         background work) can happen meanwhile, as they would on a slow server.
@@ -697,7 +724,7 @@ class Repository:
                 journal.fail(now, error, etag_after=self._etag_of_key(key))
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
-            journal.succeed(now, result_doc, lost=lost)
+            journal.succeed(now, result_doc, lost=lost, status=None if status is None else status())
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
             return self._result(result_doc, lost=lost)
@@ -1040,9 +1067,11 @@ class _OpRecorder:
             fields["retry_after"] = float(retry_after)
         self._write(now, "fail", status=error.http_status, message=error.message, **fields)
 
-    def succeed(self, now: float, doc: Document | None, *, lost: bool = False) -> None:
+    def succeed(
+        self, now: float, doc: Document | None, *, lost: bool = False, status: int | None = None
+    ) -> None:
         """``ok``, or ``info`` when the answer is lost (the client cannot know the outcome)."""
-        fields: dict[str, Any] = {"status": _success_status(self._op)}
+        fields: dict[str, Any] = {"status": status or _success_status(self._op)}
         if doc is not None:
             fields["etag_after"] = str(self._repository._etag(doc))
             fields["version"] = doc.version

@@ -413,7 +413,18 @@ def document(version: str | None, key: str) -> Response:
     # HEAD is a GET without a body (Flask routes it here); never let it fall through to PATCH.
     if request.method in ("GET", "HEAD"):
         select = parse_select(request.args, _selectable())
-        return _entity_response(repository.read(key, user=current_user()), version, select=select)
+        result = repository.read(
+            key,
+            user=current_user(),
+            if_match=request.headers.get("If-Match"),
+            if_none_match=request.headers.get("If-None-Match"),
+        )
+        if result.not_modified and not result.lost:
+            response = Response(status=304)
+            response.headers["ETag"] = result.etag or ""
+            response.headers["OData-Version"] = "4.0"
+            return response
+        return _entity_response(result, version, select=select)
     if request.method == "DELETE":
         result = repository.delete(key, user=current_user(), conditions=_conditions())
         if result.lost:

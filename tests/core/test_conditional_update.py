@@ -334,13 +334,22 @@ def test_if_match_star_matches_any_current_etag(
 
 
 @pytest.mark.parametrize("profile", ["thread", "odata"])
-@pytest.mark.parametrize("sent", ["", "v1.2", '"abc"', '"v1.2", junk'])
+@pytest.mark.parametrize("sent", ["", "v1.2", '"v1.2", junk', 'W/"unterminated'])
 def test_malformed_if_match_is_a_400_in_etag_profiles(
     make_repository: RepositoryFactory, profile: str, sent: str
 ) -> None:
     repository, doc_id = make(make_repository, profile)
 
     assert_refused(repository, doc_id, BadRequest, 400, if_match(sent))
+
+
+@pytest.mark.parametrize(("profile", "status"), [("thread", 409), ("odata", 412)])
+def test_a_well_formed_etag_this_server_never_issued_is_a_mismatch(
+    make_repository: RepositoryFactory, profile: str, status: int
+) -> None:
+    repository, doc_id = make(make_repository, profile)
+
+    assert_refused(repository, doc_id, WindchillError, status, if_match('"abc"'))
 
 
 @pytest.mark.parametrize("profile", ["thread", "odata"])

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.core.conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_write
+from mock_server.core.conditions import (
+    MODIFIED_BY_ANOTHER_PROCESS,
+    WriteConditions,
+    check_read,
+    check_write,
+)
 from mock_server.core.errors import (
     BadRequest,
     ConcurrentModification,
@@ -180,3 +185,91 @@ def test_ignore_version_check_skips_every_check_where_honoured() -> None:
     assert write(THREAD, str(OLD_VERSION), ignore_version_check=True) is None
     assert write(THREAD, str(CURRENT), busy_until=20.0, ignore_version_check=True) is None
     assert write(ODATA, None, ignore_version_check=True) is not None  # not honoured there
+
+
+# ------------------------------------------------------------------ tags never issued here
+
+
+@pytest.mark.parametrize(
+    ("profile", "status"), [(THREAD, 409), (ODATA, 412)], ids=["thread", "odata"]
+)
+def test_a_well_formed_tag_never_issued_here_is_a_mismatch_not_a_bad_request(
+    profile, status
+) -> None:
+    error = write(profile, '"33a64df551425fcc55e4d42a148795d9f25f89d4"')
+
+    assert isinstance(error, WindchillError)
+    assert not isinstance(error, BadRequest)
+    assert error.http_status == status
+    assert "never issued by this server" in (error.detail or "")
+    assert error.headers["ETag"] == str(CURRENT)
+
+
+def test_a_foreign_tag_gets_the_new_iteration_status_where_touches_are_ignored() -> None:
+    lenient = THREAD.replace(stale_same_iteration_status=None, stale_new_iteration_status=412)
+
+    error = write(lenient, '"abc"')
+    touched = write(lenient, str(TOUCHED))
+
+    assert touched is None, "this profile lets a touched ETag through"
+    assert isinstance(error, PreconditionFailed)
+    assert error.http_status == 412
+
+
+def test_a_foreign_tag_listed_with_a_stale_one_takes_the_stale_ones_status() -> None:
+    mixed = write(THREAD, f'"abc", {OLD_VERSION}')
+    current_listed = write(THREAD, f'"abc", {CURRENT}')
+
+    assert isinstance(mixed, WindchillError)
+    assert mixed.http_status == 412, "the listed tag of an old iteration decides"
+    assert current_listed is None, "a list matches when one of its tags matches"
+
+
+# ------------------------------------------------------------------ conditional reads
+
+
+def read(profile=THREAD, *, if_match=None, if_none_match=None):
+    """Run ``check_read``: True for a 304, False for a 200, or the error raised."""
+    try:
+        return check_read(profile, CURRENT, if_match=if_match, if_none_match=if_none_match)
+    except WindchillError as error:
+        return error
+
+
+def test_a_read_without_conditions_is_a_200() -> None:
+    assert read() is False
+
+
+@pytest.mark.parametrize("sent", [str(CURRENT), "*", f'"x", {CURRENT}', f"W/{CURRENT}"])
+def test_if_none_match_naming_the_current_etag_is_a_304_compared_weakly(sent: str) -> None:
+    assert read(if_none_match=sent) is True
+
+
+@pytest.mark.parametrize("sent", [str(TOUCHED), str(OLD_VERSION), '"x"'])
+def test_if_none_match_naming_another_etag_is_a_200(sent: str) -> None:
+    assert read(if_none_match=sent) is False
+
+
+def test_if_match_that_does_not_match_is_412_with_the_current_etag_and_why() -> None:
+    error = read(if_match=str(TOUCHED), if_none_match=str(CURRENT))
+
+    assert isinstance(error, PreconditionFailed)
+    assert error.http_status == 412
+    assert error.headers == {"ETag": str(CURRENT)}
+    assert str(TOUCHED) in error.message
+    assert str(CURRENT) in error.message
+    assert "timestamp part moved by 500 ms" in (error.detail or "")
+
+
+def test_if_match_is_compared_as_the_profile_compares_writes() -> None:
+    weak = f"W/{CURRENT}"
+
+    assert isinstance(read(THREAD, if_match=weak), PreconditionFailed), "strong: W/ never"
+    assert read(ODATA, if_match=weak) is False, "the odata profile compares weakly"
+    assert read(THREAD, if_match=f'"x", {CURRENT}') is False
+    assert read(THREAD, if_match="*", if_none_match=str(CURRENT)) is True
+
+
+def test_a_broken_header_in_a_read_is_400() -> None:
+    assert isinstance(read(if_match="abc"), BadRequest)
+    assert isinstance(read(if_none_match="abc"), BadRequest)

@@ -251,7 +251,6 @@ def test_a_concurrent_edit_clears_the_update_token(mock: Session) -> None:
     [
         "v1.1708521800000",  # unquoted
         '"v1.1708521800000',  # unterminated
-        '"not-ours"',  # not an ETag this server issued
         "",
         ",",
         'W/"v1.1708521800000" garbage',
@@ -267,6 +266,21 @@ def test_malformed_if_match_is_400(make_mock: MakeMock, profile: str, if_match: 
 
     error = assert_rejected_unchanged(mock, doc_id, before, 400, response)
     assert error["code"] == "MalformedETag"
+
+
+@pytest.mark.parametrize(("profile", "status"), [("thread", 409), ("odata", 412)])
+@pytest.mark.parametrize("if_match", ['"not-ours"', 'W/"33a64df5"', '""'])
+def test_a_well_formed_etag_never_issued_here_is_a_mismatch(
+    make_mock: MakeMock, profile: str, status: int, if_match: str
+) -> None:
+    mock = make_mock(profile=profile)
+    doc_id, _ = created(mock, Name="Pump")
+    before = mock.truth(doc_id)
+
+    response = mock.update(doc_id, {"Title": "x"}, headers={"If-Match": if_match})
+
+    error = assert_rejected_unchanged(mock, doc_id, before, status, response)
+    assert "never issued by this server" in error["details"][0]["message"]
 
 
 @pytest.mark.parametrize("profile", ["thread", "odata"])
@@ -415,3 +429,64 @@ def test_with_background_rates_a_just_fetched_etag_soon_meets_the_threads_409(
     assert 409 in statuses
     assert 200 in statuses
     assert set(statuses) <= {200, 409}  # background work never makes a new iteration
+
+
+# ---------------------------------------------------------------- conditional GET
+
+
+@pytest.mark.parametrize("profile", ["thread", "odata"])
+def test_get_with_the_current_etag_in_if_none_match_is_304_with_the_etag(
+    make_mock: MakeMock, profile: str
+) -> None:
+    mock = make_mock(profile=profile)
+    doc_id, etag = created(mock, Name="Pump")
+
+    unchanged = mock.get(doc_url(doc_id), headers={"If-None-Match": etag})
+    weakly = mock.get(doc_url(doc_id), headers={"If-None-Match": f'"x", W/{etag.lstrip("W/")}'})
+    star = mock.get(doc_url(doc_id), headers={"If-None-Match": "*"})
+    mock.update(doc_id, {"Title": "moved"}, headers={"If-Match": etag})
+    changed = mock.get(doc_url(doc_id), headers={"If-None-Match": etag})
+
+    assert unchanged.status_code == 304
+    assert unchanged.headers["ETag"] == etag
+    assert unchanged.get_data() == b""
+    assert "Content-Type" not in unchanged.headers
+    assert weakly.status_code == 304, "If-None-Match compares weakly"
+    assert star.status_code == 304
+    assert changed.status_code == 200
+    assert changed.get_json()["Title"] == "moved"
+    reads = [e for e in mock.journal() if e["op"] == "read" and e["type"] == "ok"]
+    assert [e["status"] for e in reads] == [304, 304, 304, 200]
+
+
+@pytest.mark.parametrize("profile", ["thread", "odata"])
+def test_get_with_a_stale_if_match_is_412_and_a_current_one_is_200(
+    make_mock: MakeMock, profile: str
+) -> None:
+    mock = make_mock(profile=profile)
+    doc_id, etag = created(mock, Name="Pump")
+    mock.update(doc_id, {"Title": "moved"}, headers={"If-Match": etag})
+    current = mock.etag(doc_id)
+
+    stale = mock.get(doc_url(doc_id), headers={"If-Match": etag})
+    fresh = mock.get(doc_url(doc_id), headers={"If-Match": current})
+    foreign = mock.get(doc_url(doc_id), headers={"If-Match": '"abc"'})
+    broken = mock.get(doc_url(doc_id), headers={"If-Match": "abc"})
+
+    assert stale.status_code == 412
+    assert error_of(stale)["code"] == "PreconditionFailed"
+    assert stale.headers["ETag"] == current
+    assert fresh.status_code == 200
+    assert foreign.status_code == 412
+    assert broken.status_code == 400
+
+
+def test_conditional_get_headers_are_ignored_where_the_profile_sends_no_etags(
+    make_mock: MakeMock,
+) -> None:
+    mock = make_mock(profile="wrs")
+    doc_id = mock.create(Name="Pump")["ID"]
+
+    response = mock.get(doc_url(doc_id), headers={"If-None-Match": "*", "If-Match": '"x"'})
+
+    assert response.status_code == 200

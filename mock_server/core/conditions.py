@@ -107,9 +107,7 @@ def _reject_stale(profile: Profile, sent: tuple[ETag, ...], current: ETag) -> No
     """A tag the server never issued (``foreign``) tells no iteration: it gets the status of
     a stale ETag of the same iteration (a re-read fixes it), or, where the profile ignores
     those, that of a new iteration; it never passes as a match."""
-    same_iteration = any(
-        tag.foreign is None and tag.iteration == current.iteration for tag in sent
-    )
+    same_iteration = any(tag.foreign is None and tag.iteration == current.iteration for tag in sent)
     status = (
         profile.stale_same_iteration_status
         if same_iteration

@@ -273,8 +273,10 @@ def validate_changes(
         result[name] = _check_value(name, value, soft_attributes)
     if creating:
         name_value = result.get("Name")
-        if not isinstance(name_value, str) or not name_value.strip():
+        if not isinstance(name_value, str):
             raise BadRequest("Property 'Name' is required to create a document")
+        if not name_value.strip():
+            raise BadRequest(f"Property 'Name' is empty ({name_value!r}); a document needs a name")
     return result
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.routing import BaseConverter
 
 from ..core.documents import CREATE_ONLY, QUERY_PROPERTIES, READ_ONLY, WRITABLE, check_text
@@ -90,16 +91,67 @@ def route(
 MAX_KEY_CHARS = 256
 
 
+#: What each kind of resource can be sent as, for ``Accept`` (406 when none is acceptable).
+_METADATA_TYPES = ["application/xml", "application/json"]
+_COUNT_TYPES = ["text/plain"]
+_DATA_TYPES = ["application/json"]
+
+
 @blueprint.before_request
 def _guard() -> None:
     authenticate()
     check_csrf()
+    _check_version()
+    _check_accept()
     key = (request.view_args or {}).get("key")
     if isinstance(key, str) and len(key) > MAX_KEY_CHARS:
         raise BadRequest(f"A document key is at most {MAX_KEY_CHARS} characters, got {len(key)}")
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _check_version() -> None:
+    """``OData-MaxVersion`` below 4.0 asks for an answer this service cannot give."""
+    raw = request.headers.get("OData-MaxVersion")
+    if raw is None:
+        return
+    major, _, minor = raw.strip().partition(".")
+    if not (major.isdigit() and (minor.isdigit() or not minor)) or len(raw) > 10:
+        raise BadRequest(
+            f"OData-MaxVersion must be a version such as 4.0, got {raw!r}",
+            code="UnsupportedODataVersion",
+        )
+    if int(major) < 4:
+        raise BadRequest(
+            f"OData-MaxVersion {raw.strip()}: this service speaks OData 4.0 only",
+            code="UnsupportedODataVersion",
+        )
+
+
+def _check_accept() -> None:
+    if "Accept" not in request.headers:
+        return
+    path = request.path
+    offered = (
+        _METADATA_TYPES
+        if path.endswith("/$metadata")
+        else _COUNT_TYPES
+        if path.endswith("/$count")
+        else _DATA_TYPES
+    )
+    # OData clients add format parameters (application/json;odata.metadata=minimal), which
+    # Werkzeug would require the offer to repeat: compare the media types alone.
+    accepted = MIMEAccept(
+        [(value.split(";", 1)[0].strip(), quality) for value, quality in request.accept_mimetypes]
+    )
+    if accepted.best_match(offered) is None:
+        raise WindchillError(
+            f"Accept: {request.headers['Accept']} asks for a format this resource is not "
+            f"sent in; it is sent as {', '.join(offered)}",
+            status=406,
+            code="NotAcceptable",
+        )
 
 
 def _service_root() -> str:
@@ -233,12 +285,17 @@ def _conditions() -> WriteConditions:
 
 
 def _prefers_minimal(default_minimal: bool) -> bool:
+    preference = _return_preference()
+    return default_minimal if preference is None else preference == "return=minimal"
+
+
+def _return_preference() -> str | None:
+    """``return=minimal`` or ``return=representation`` if ``Prefer`` asks for one."""
     prefer = (request.headers.get("Prefer") or "").lower()
-    if "return=minimal" in prefer:
-        return True
-    if "return=representation" in prefer:
-        return False
-    return default_minimal
+    for preference in ("return=minimal", "return=representation"):
+        if preference in prefer:
+            return preference
+    return None
 
 
 def _selectable() -> tuple[str, ...]:
@@ -257,7 +314,10 @@ def _string_param(body: dict[str, Any], name: str) -> str | None:
 
 
 def _bool_param(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name, False)
+    """A boolean parameter; ``null`` (the parameter is nullable in ``$metadata``) is false."""
+    value = body.get(name)
+    if value is None:
+        return False
     if isinstance(value, bool):
         return value
     # One of PTC's own examples sends KeepCheckedOut as the string "false".
@@ -434,7 +494,14 @@ def document(version: str | None, key: str) -> Response:
     conditions = _conditions()
     result = repository.update(key, changes, user=current_user(), conditions=conditions)
     minimal = _prefers_minimal(not repository.profile.patch_returns_entity)
-    return _entity_response(result, version, minimal=minimal)
+    response = _entity_response(result, version, minimal=minimal)
+    if _return_preference() is not None and not result.lost:
+        # The answer depends on Prefer: caches must know (RFC 7240 §2).
+        response.headers["Preference-Applied"] = (
+            "return=minimal" if minimal else ("return=representation")
+        )
+        response.headers["Vary"] = "Prefer"
+    return response
 
 
 _ACTIONS = {"CheckOut", "CheckIn", "UndoCheckOut", "UpdateCommonProperties"}

@@ -279,7 +279,6 @@ def test_action_with_get_is_405(mock: Session) -> None:
         ("CheckOut", {"Bogus": "x"}),
         ("CheckIn", {"KeepCheckedOut": "maybe"}),
         ("CheckIn", {"KeepCheckedOut": 1}),
-        ("CheckIn", {"KeepCheckedOut": None}),
         ("CheckIn", {"CheckInNote": ["a"]}),
         ("CheckIn", {"CheckOutNote": {"a": 1}}),
         ("UndoCheckOut", {"Anything": 1}),
@@ -374,3 +373,15 @@ def test_update_common_properties_refuses_other_properties(mock: Session) -> Non
 
     assert response.status_code == 400
     assert mock.truth(doc_id) == before
+
+
+def test_check_in_takes_a_null_keep_checked_out_as_metadata_declares_it_nullable(
+    mock: Session,
+) -> None:
+    doc = mock.create(Name="Pump")
+    mock.action(doc["ID"], "CheckOut")
+
+    response = mock.action(doc["ID"], "CheckIn", {"KeepCheckedOut": None})
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["CheckoutState"] == "Checked in"

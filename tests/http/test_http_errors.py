@@ -492,3 +492,70 @@ def test_a_patch_naming_no_property_still_meets_the_concurrency_rules(make_mock:
 
     assert missing.status_code == 428
     assert mismatched.status_code == 412
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_name_is_said_to_be_empty_not_missing(mock: Session, name: str) -> None:
+    empty = mock.post(DOCS, json={"Name": name})
+    missing = mock.post(DOCS, json={"Title": "t"})
+
+    assert empty.status_code == 400
+    assert "is empty" in error_of(empty)["message"]
+    assert missing.status_code == 400
+    assert "is required" in error_of(missing)["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "status"),
+    [
+        ("/DocMgmt/Documents", "application/xml", 406),
+        ("/DocMgmt/Documents", "text/html", 406),
+        ("/DocMgmt/Documents", "application/json;odata.metadata=minimal", 200),
+        ("/DocMgmt/Documents", "application/*", 200),
+        ("/DocMgmt/Documents", "*/*", 200),
+        ("/DocMgmt/Documents", "application/xml, application/json;q=0.5", 200),
+        ("/DocMgmt/$metadata", "application/xml", 200),
+        ("/DocMgmt/$metadata", "text/html", 406),
+        ("/DocMgmt/Documents/$count", "text/plain", 200),
+        ("/DocMgmt/Documents/$count", "application/xml", 406),
+    ],
+)
+def test_accept_is_honoured_with_406_when_nothing_acceptable_is_sent(
+    mock: Session, path: str, accept: str, status: int
+) -> None:
+    response = mock.get(ROOT + path, headers={"Accept": accept})
+
+    assert response.status_code == status
+    if status == 406:
+        assert error_of(response)["code"] == "NotAcceptable"
+
+
+@pytest.mark.parametrize(
+    ("version", "status"), [("3.0", 400), ("2", 400), ("x", 400), ("4.0", 200), ("4.01", 200)]
+)
+def test_odata_maxversion_below_4_is_refused(mock: Session, version: str, status: int) -> None:
+    response = mock.get(DOCS, headers={"OData-MaxVersion": version})
+
+    assert response.status_code == status
+    if status != 200:
+        assert error_of(response)["code"] == "UnsupportedODataVersion"
+
+
+@pytest.mark.parametrize(
+    ("prefer", "status", "applied"),
+    [
+        ("return=minimal", 204, "return=minimal"),
+        ("return=representation", 200, "return=representation"),
+        (None, 200, None),
+    ],
+)
+def test_a_patch_says_which_return_preference_it_applied_and_varies_on_prefer(
+    mock: Session, doc_id: str, prefer: str | None, status: int, applied: str | None
+) -> None:
+    headers = {"If-Match": "*"} | ({"Prefer": prefer} if prefer else {})
+
+    response = mock.update(doc_id, {"Title": "t"}, headers=headers)
+
+    assert response.status_code == status
+    assert response.headers.get("Preference-Applied") == applied
+    assert response.headers.get("Vary") == ("Prefer" if applied else None)

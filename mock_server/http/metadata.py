@@ -27,11 +27,16 @@ _STRING_PROPERTIES = (
 )
 
 
-_CORE_VOCABULARY = (
-    "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1.xml"
-)
-#: Read-only properties are marked ``Core.Computed`` on the property itself (a Boolean term).
-_COMPUTED = frozenset(READ_ONLY)
+_VOCABULARIES = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies"
+#: Read-only properties are marked ``Core.Computed`` on the property itself (a Boolean term);
+#: the key ``ID`` out of line, in the schema's ``Annotations`` (the same in CSDL). python-odata
+#: 0.8.1 reads only inline annotations, and a computed key makes its create fail before it
+#: sends anything.
+_COMPUTED = frozenset(READ_ONLY) - {"ID"}
+#: Set on create, never changed by PATCH (``UpdateCommonProperties`` is an action).
+_IMMUTABLE = ("Name", "Number")
+#: Properties a query cannot sort or filter by as a whole (a complex type: use State/Value).
+_NOT_SORTABLE = ("State",)
 
 
 def _property(name: str, type_: str, facets: str = "") -> str:
@@ -40,6 +45,53 @@ def _property(name: str, type_: str, facets: str = "") -> str:
     return (
         f'<Property Name="{name}" Type="{type_}"{facets}>'
         '<Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/></Property>'
+    )
+
+
+def _annotations() -> str:
+    """What the mock does and does not support, in the Core and Capabilities vocabularies, so
+    that tools reading ``$metadata`` (an OpenAPI converter, a client generator) promise no
+    more than the mock does."""
+    paths = "".join(f"<PropertyPath>{name}</PropertyPath>" for name in _NOT_SORTABLE)
+    restrictions = (
+        ("SearchRestrictions", '<PropertyValue Property="Searchable" Bool="false"/>'),
+        ("ExpandRestrictions", '<PropertyValue Property="Expandable" Bool="false"/>'),
+        (
+            "FilterRestrictions",
+            '<PropertyValue Property="Filterable" Bool="true"/>'
+            f'<PropertyValue Property="NonFilterableProperties"><Collection>{paths}'
+            "</Collection></PropertyValue>",
+        ),
+        (
+            "SortRestrictions",
+            '<PropertyValue Property="Sortable" Bool="true"/>'
+            f'<PropertyValue Property="NonSortableProperties"><Collection>{paths}'
+            "</Collection></PropertyValue>",
+        ),
+        ("CountRestrictions", '<PropertyValue Property="Countable" Bool="true"/>'),
+        ("SelectSupport", '<PropertyValue Property="Supported" Bool="true"/>'),
+    )
+    documents = "".join(
+        f'<Annotation Term="Capabilities.{term}"><Record>{values}</Record></Annotation>'
+        for term, values in restrictions
+    )
+    documents += (
+        '<Annotation Term="Capabilities.TopSupported" Bool="true"/>'
+        '<Annotation Term="Capabilities.SkipSupported" Bool="true"/>'
+    )
+    properties = '<Annotations Target="PTC.DocMgmt.Document/ID">' + (
+        '<Annotation Term="Core.Computed" Bool="true"/></Annotations>'
+    )
+    properties += "".join(
+        f'<Annotations Target="PTC.DocMgmt.Document/{name}">'
+        '<Annotation Term="Core.Immutable" Bool="true"/></Annotations>'
+        for name in _IMMUTABLE
+    )
+    return (
+        f"{properties}"
+        f'<Annotations Target="PTC.DocMgmt.Windchill/Documents">{documents}</Annotations>'
+        '<Annotations Target="PTC.DocMgmt.Windchill">'
+        '<Annotation Term="Capabilities.BatchSupported" Bool="false"/></Annotations>'
     )
 
 
@@ -61,7 +113,9 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         )
     actions = "".join(
         f'<Action Name="{name}" IsBound="true">'
-        '<Parameter Name="Document" Type="PTC.DocMgmt.Document"/>'
+        # The binding parameter's name is free in CSDL; "bindingParameter" is what OData
+        # clients (python-odata) look for to attach a bound action to its entity.
+        '<Parameter Name="bindingParameter" Type="PTC.DocMgmt.Document" Nullable="false"/>'
         f"{params}"
         '<ReturnType Type="PTC.DocMgmt.Document"/></Action>'
         for name, params in (
@@ -85,8 +139,11 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
         # State's type lives in the PTC domain; the annotations use the Core vocabulary.
         '<edmx:Reference Uri="../PTC/$metadata"><edmx:Include Namespace="PTC"/></edmx:Reference>'
-        f'<edmx:Reference Uri="{_CORE_VOCABULARY}">'
-        '<edmx:Include Namespace="Org.OData.Core.V1"/></edmx:Reference>'
+        f'<edmx:Reference Uri="{_VOCABULARIES}/Org.OData.Core.V1.xml">'
+        '<edmx:Include Namespace="Org.OData.Core.V1" Alias="Core"/></edmx:Reference>'
+        f'<edmx:Reference Uri="{_VOCABULARIES}/Org.OData.Capabilities.V1.xml">'
+        '<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>'
+        "</edmx:Reference>"
         "<edmx:DataServices>"
         '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC.DocMgmt">'
         '<EntityType Name="Document"><Key><PropertyRef Name="ID"/></Key>'
@@ -95,7 +152,7 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         '<EntityContainer Name="Windchill">'
         f'<EntitySet Name="Documents" EntityType="PTC.DocMgmt.Document">{concurrency}'
         "</EntitySet>"
-        "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
+        f"</EntityContainer>{_annotations()}</Schema></edmx:DataServices></edmx:Edmx>"
     )
 
 
@@ -103,6 +160,9 @@ def ptc_metadata() -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">'
+        f'<edmx:Reference Uri="{_VOCABULARIES}/Org.OData.Capabilities.V1.xml">'
+        '<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>'
+        "</edmx:Reference>"
         "<edmx:DataServices>"
         '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC">'
         # WRS serialises State as {"Value": …, "Display": …}: a complex type, not an enum.
@@ -113,5 +173,8 @@ def ptc_metadata() -> str:
         '<Function Name="GetCSRFToken"><ReturnType Type="PTC.CSRFToken"/></Function>'
         '<EntityContainer Name="Windchill">'
         '<FunctionImport Name="GetCSRFToken" Function="PTC.GetCSRFToken"/>'
-        "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
+        "</EntityContainer>"
+        '<Annotations Target="PTC.Windchill">'
+        '<Annotation Term="Capabilities.BatchSupported" Bool="false"/></Annotations>'
+        "</Schema></edmx:DataServices></edmx:Edmx>"
     )

@@ -516,8 +516,9 @@ def test_an_empty_name_is_said_to_be_empty_not_missing(mock: Session, name: str)
         ("/DocMgmt/Documents", "application/xml, application/json;q=0.5", 200),
         ("/DocMgmt/$metadata", "application/xml", 200),
         ("/DocMgmt/$metadata", "text/html", 406),
+        ("/DocMgmt/$metadata", "application/json", 406),
         ("/DocMgmt/Documents/$count", "text/plain", 200),
-        ("/DocMgmt/Documents/$count", "application/xml", 406),
+        ("/DocMgmt/Documents/$count", "application/json", 200),
     ],
 )
 def test_accept_is_honoured_with_406_when_nothing_acceptable_is_sent(

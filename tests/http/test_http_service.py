@@ -191,18 +191,59 @@ def test_entity_set_url_is_case_sensitive(mock: Session) -> None:
     assert mock.get(DOCS.replace("Documents", "documents")).status_code == 404
 
 
-def test_metadata_marks_read_only_properties_as_computed(mock: Session) -> None:
-    computed = {
-        p.get("Name")
-        for p in document_type(metadata(mock)).findall(f"{EDM}Property")
-        if any(
-            a.get("Term") == "Org.OData.Core.V1.Computed" and a.get("Bool") == "true"
-            for a in p.findall(f"{EDM}Annotation")
-        )
+def _terms(root: ET.Element, target: str, inline: ET.Element | None = None) -> dict[str, str]:
+    """The annotations on ``target`` (inline on ``inline`` and out of line), by full term name
+    (aliases resolved), each with its Bool value or "record"."""
+    aliases = {
+        include.get("Alias"): include.get("Namespace")
+        for include in root.iter(f"{EDMX}Include")
+        if include.get("Alias")
+    }
+    found = list(inline.findall(f"{EDM}Annotation")) if inline is not None else []
+    for block in root.iter(f"{EDM}Annotations"):
+        if block.get("Target") == target:
+            found += block.findall(f"{EDM}Annotation")
+    terms = {}
+    for annotation in found:
+        prefix, _, name = (annotation.get("Term") or "").rpartition(".")
+        full = f"{aliases.get(prefix, prefix)}.{name}"
+        terms[full] = annotation.get("Bool") or "record"
+    return terms
+
+
+def test_metadata_marks_read_only_properties_computed_and_name_number_immutable(
+    mock: Session,
+) -> None:
+    root = metadata(mock)
+    by_property = {
+        p.get("Name"): _terms(root, f"PTC.DocMgmt.Document/{p.get('Name')}", p)
+        for p in document_type(root).findall(f"{EDM}Property")
+    }
+    computed = {n for n, t in by_property.items() if t.get("Org.OData.Core.V1.Computed") == "true"}
+    immutable = {
+        n for n, t in by_property.items() if t.get("Org.OData.Core.V1.Immutable") == "true"
     }
 
-    assert {"ID", "Version", "VersionID", "State", "LastModified"} <= computed
+    assert {"ID", "Version", "VersionID", "State", "LastModified", "CreatedOn"} <= computed
     assert not computed & {"Name", "Number", "Description", "Title", "Department"}
+    assert immutable == {"Name", "Number"}
+
+
+def test_metadata_says_what_queries_the_collection_supports(mock: Session) -> None:
+    root = metadata(mock)
+    documents = _terms(root, "PTC.DocMgmt.Windchill/Documents")
+    container = _terms(root, "PTC.DocMgmt.Windchill")
+    capabilities = "Org.OData.Capabilities.V1."
+
+    assert container == {capabilities + "BatchSupported": "false"}
+    assert documents[capabilities + "TopSupported"] == "true"
+    assert documents[capabilities + "SkipSupported"] == "true"
+    for record in ("Search", "Expand", "Filter", "Sort", "Count"):
+        assert documents[f"{capabilities}{record}Restrictions"] == "record"
+    text = mock.get(f"{ROOT}/DocMgmt/$metadata").get_data(as_text=True)
+    assert '<PropertyValue Property="Searchable" Bool="false"/>' in text
+    assert '<PropertyValue Property="Expandable" Bool="false"/>' in text
+    assert '<Parameter Name="bindingParameter" Type="PTC.DocMgmt.Document"' in text
 
 
 def test_ptc_metadata_defines_state_as_value_and_display(mock: Session) -> None:

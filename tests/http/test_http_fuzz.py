@@ -286,7 +286,7 @@ def test_no_request_gets_a_5xx_or_changes_anything_when_refused(
         assert response.status_code < 500 or response.status_code == 501, response.get_data(
             as_text=True
         )
-        if response.status_code == 501:
+        if response.status_code == 501 and request["method"] != "HEAD":
             assert json.loads(response.get_data())["error"]["code"] == "NotImplemented"
         if response.status_code >= 400:
             _check_error_body(response, request)

@@ -307,6 +307,12 @@ def test_an_empty_admin_token_file_exits_non_zero_naming_the_file(tmp_path: Path
 
 
 def test_serve_bounds_its_journal_by_default(demo: ServedMock) -> None:
+    requests.post(
+        demo.base_url + "/__mock/documents",
+        json={"Name": "journalled"},
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
     metrics = requests.get(demo.base_url + "/__mock/metrics", timeout=TIMEOUT).json()
 
     assert metrics["journal"]["limit"] == 100_000

@@ -13,7 +13,13 @@ from .errors import ConcurrentModification, PreconditionFailed, PreconditionRequ
 from .etag import ANY, ETag, explain_difference, parse_if_match, strong_match, weak_match
 from .profiles import Profile
 
-__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "WriteConditions", "check_read", "check_write"]
+__all__ = [
+    "MODIFIED_BY_ANOTHER_PROCESS",
+    "WriteConditions",
+    "check_action",
+    "check_read",
+    "check_write",
+]
 
 #: The 409 message reported in the forum thread.
 MODIFIED_BY_ANOTHER_PROCESS = "The resource has been modified by another process"
@@ -47,6 +53,25 @@ def check_write(
     ignore = profile.honour_ignore_version_check and conditions.ignore_version_check
     if ignore:
         return
+    _check_if_match(profile, current, conditions)
+    if profile.busy_status is not None and now < busy_until:
+        raise ConcurrentModification(
+            MODIFIED_BY_ANOTHER_PROCESS,
+            status=profile.busy_status,
+            headers={"ETag": str(current)},
+            detail=f"a background {busy_source} operation holds the document for "
+            f"another {busy_until - now:.3f} s",
+        )
+
+
+def check_action(profile: Profile, current: ETag, if_match: str | None) -> None:
+    """A bound action's ``If-Match``, judged as a write's: required where the profile requires
+    it (428), compared where sent (409 or 412 on a mismatch). The busy window does not apply:
+    a check-out is how a client gets past background work."""
+    _check_if_match(profile, current, WriteConditions(if_match=if_match))
+
+
+def _check_if_match(profile: Profile, current: ETag, conditions: WriteConditions) -> None:
     uses_if_match = (
         profile.stale_same_iteration_status is not None
         or profile.stale_new_iteration_status is not None
@@ -66,14 +91,6 @@ def check_write(
                 match = weak_match if profile.weak_comparison else strong_match
                 if not any(match(tag, current) for tag in sent):
                     _reject_stale(profile, sent, current)
-    if profile.busy_status is not None and now < busy_until:
-        raise ConcurrentModification(
-            MODIFIED_BY_ANOTHER_PROCESS,
-            status=profile.busy_status,
-            headers={"ETag": str(current)},
-            detail=f"a background {busy_source} operation holds the document for "
-            f"another {busy_until - now:.3f} s",
-        )
 
 
 def check_read(

@@ -34,7 +34,13 @@ from typing import Any
 
 from .background import SOURCES, Arrival, Background, SourceSettings
 from .clock import Clock
-from .conditions import MODIFIED_BY_ANOTHER_PROCESS, WriteConditions, check_read, check_write
+from .conditions import (
+    MODIFIED_BY_ANOTHER_PROCESS,
+    WriteConditions,
+    check_action,
+    check_read,
+    check_write,
+)
 from .demo import demo_documents
 from .documents import (
     DEFAULT_SOFT_ATTRIBUTES,
@@ -509,17 +515,23 @@ class Repository:
 
         return self._client_op("delete", key, user, body, if_match=conditions.if_match)
 
-    def check_out(self, key: str, *, user: str, note: str | None = None) -> OpResult:
-        """Check out an original; the result is its new working copy."""
+    def check_out(
+        self, key: str, *, user: str, note: str | None = None, if_match: str | None = None
+    ) -> OpResult:
+        """Check out an original; the result is its new working copy.
+
+        Every bound action takes ``if_match`` and judges it as a PATCH would (428 where the
+        profile requires it, 409/412 on a mismatch), without the busy window."""
 
         def body(doc: Document, now: float) -> Document:
             if doc.is_working_copy:
                 raise CheckedOut(f"{doc.id} is a working copy and cannot be checked out")
             if doc.checked_out_by is not None:
                 raise CheckedOut(_checked_out_message(doc, user))
+            check_action(self.profile, self._etag(doc), if_match)
             return self._check_out(doc, user, note, now)
 
-        return self._client_op("check_out", key, user, body)
+        return self._client_op("check_out", key, user, body, if_match=if_match)
 
     def check_in(
         self,
@@ -528,27 +540,33 @@ class Repository:
         user: str,
         note: str | None = None,
         keep_checked_out: bool = False,
+        if_match: str | None = None,
     ) -> OpResult:
-        """Check in (given the original or its working copy): makes the next iteration."""
+        """Check in (given the original or its working copy): makes the next iteration.
+        ``if_match`` is compared with the ETag of the document the key names."""
 
         def body(doc: Document, now: float) -> Document:
             original = self._checked_out_by_you(doc, user)
+            check_action(self.profile, self._etag(doc), if_match)
             self._check_in(original, user, now)
             if keep_checked_out:
                 self._check_out(original, user, note, now)
             return original
 
-        return self._client_op("check_in", key, user, body)
+        return self._client_op("check_in", key, user, body, if_match=if_match)
 
-    def undo_check_out(self, key: str, *, user: str) -> OpResult:
+    def undo_check_out(self, key: str, *, user: str, if_match: str | None = None) -> OpResult:
         def body(doc: Document, now: float) -> Document:
             original = self._checked_out_by_you(doc, user)
+            check_action(self.profile, self._etag(doc), if_match)
             self._undo_check_out(original, now)
             return original
 
-        return self._client_op("undo_check_out", key, user, body)
+        return self._client_op("undo_check_out", key, user, body, if_match=if_match)
 
-    def update_common_properties(self, key: str, values: object, *, user: str) -> OpResult:
+    def update_common_properties(
+        self, key: str, values: object, *, user: str, if_match: str | None = None
+    ) -> OpResult:
         """``PTC.DocMgmt.UpdateCommonProperties``: change Name and/or Number.
 
         As PTC documents it: refused on a checked-out object, and no new iteration.
@@ -574,6 +592,7 @@ class Repository:
                     f"{doc.id} is checked out; UpdateCommonProperties cannot be called on a "
                     "checked-out object"
                 )
+            check_action(self.profile, self._etag(doc), if_match)
             number = checked.get("Number")
             if number is not None and self._store.number_taken(str(number), by_other_than=doc.oid):
                 raise Conflict(f"A document with number {number} already exists")
@@ -585,7 +604,12 @@ class Repository:
             return doc
 
         return self._client_op(
-            "update_common_properties", key, user, body, changes=_as_dict(values)
+            "update_common_properties",
+            key,
+            user,
+            body,
+            changes=_as_dict(values),
+            if_match=if_match,
         )
 
     # ------------------------------------------------------------------ interventions

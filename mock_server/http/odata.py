@@ -520,9 +520,11 @@ def _run_action(version: str | None, key: str, action: str) -> Response:
     repository = state().repository
     body = _object_body(required=False)
     user = current_user()
+    if_match = request.headers.get("If-Match")
     if action == "CheckOut":
         _refuse_unknown_params(body, ("CheckOutNote",), action)
-        result = repository.check_out(key, user=user, note=_string_param(body, "CheckOutNote"))
+        note = _string_param(body, "CheckOutNote")
+        result = repository.check_out(key, user=user, note=note, if_match=if_match)
     elif action == "CheckIn":
         _refuse_unknown_params(body, ("CheckInNote", "KeepCheckedOut", "CheckOutNote"), action)
         _string_param(body, "CheckInNote")
@@ -531,10 +533,11 @@ def _run_action(version: str | None, key: str, action: str) -> Response:
             user=user,
             note=_string_param(body, "CheckOutNote"),
             keep_checked_out=_bool_param(body, "KeepCheckedOut"),
+            if_match=if_match,
         )
     elif action == "UpdateCommonProperties":
-        result = repository.update_common_properties(key, body, user=user)
+        result = repository.update_common_properties(key, body, user=user, if_match=if_match)
     else:
         _refuse_unknown_params(body, (), action)
-        result = repository.undo_check_out(key, user=user)
+        result = repository.undo_check_out(key, user=user, if_match=if_match)
     return _entity_response(result, version)

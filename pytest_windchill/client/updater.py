@@ -338,8 +338,14 @@ class _Run:
         return self.updater.request("PATCH", url, json=dict(changes), headers=headers)
 
     def _post(self, url: str, body: Mapping[str, Any]) -> requests.Response:
+        """A bound action. ``If-Match: *``: a check-out, check-in or undo is meant to happen
+        whatever the document's state (the merge with the working copy deals with changes),
+        and profiles that require ``If-Match`` on actions (``odata``) get one."""
         return self.updater.request(
-            "POST", url, json=dict(body), headers={"Content-Type": "application/json"}
+            "POST",
+            url,
+            json=dict(body),
+            headers={"Content-Type": "application/json", "If-Match": "*"},
         )
 
     def _undo(self, doc_id: str) -> None:

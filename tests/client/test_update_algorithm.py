@@ -371,6 +371,8 @@ def test_409s_past_the_retries_fall_back_to_check_out_merge_and_check_in(
     assert check_out.body == {"CheckOutNote": "update"}
     assert check_out.headers["CSRF_NONCE"] == "nonce-1"
     assert check_out.headers["Content-Type"] == "application/json"
+    assert check_out.headers["If-Match"] == "*", "actions honour If-Match; * locks any state"
+    assert check_in.headers["If-Match"] == "*"
     assert working_patch.body == MINE
     assert "If-Match" not in working_patch.headers, "the lock protects the working copy"
     assert working_patch.headers["Content-Type"] == "application/json"
@@ -768,6 +770,7 @@ def test_a_lost_check_out_is_undone() -> None:
     result = run.update()
     assert run.server.sent[-1].body == {}
     assert run.server.sent[-1].headers["CSRF_NONCE"] == "nonce-1"
+    assert run.server.sent[-1].headers["If-Match"] == "*"
     assert result.status == "failed"
     assert result.via_checkout
     assert result.reason == "the connection broke during check-out; undone"

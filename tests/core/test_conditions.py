@@ -12,6 +12,7 @@ import pytest
 from mock_server.core.conditions import (
     MODIFIED_BY_ANOTHER_PROCESS,
     WriteConditions,
+    check_action,
     check_read,
     check_write,
 )
@@ -273,3 +274,46 @@ def test_if_match_is_compared_as_the_profile_compares_writes() -> None:
 def test_a_broken_header_in_a_read_is_400() -> None:
     assert isinstance(read(if_match="abc"), BadRequest)
     assert isinstance(read(if_none_match="abc"), BadRequest)
+
+
+# ------------------------------------------------------------------ bound actions
+
+
+def action(profile=THREAD, if_match=None):
+    try:
+        check_action(profile, CURRENT, if_match)
+    except WindchillError as error:
+        return error
+    return None
+
+
+def test_an_action_needs_if_match_where_the_profile_requires_it() -> None:
+    error = action(ODATA)
+
+    assert isinstance(error, PreconditionRequired)
+    assert error.headers == {"ETag": str(CURRENT)}
+    assert action(THREAD) is None, "thread: optional"
+    assert action(profile_named("wrs"), '"garbage"') is None, "wrs: not even parsed"
+
+
+@pytest.mark.parametrize(
+    ("profile", "sent", "status"),
+    [
+        (THREAD, TOUCHED, 409),
+        (THREAD, OLD_VERSION, 412),
+        (ODATA, TOUCHED, 412),
+        (ODATA, OLD_VERSION, 412),
+    ],
+)
+def test_an_action_with_a_stale_if_match_gets_the_status_a_patch_would(profile, sent, status):
+    error = action(profile, str(sent))
+
+    assert isinstance(error, WindchillError)
+    assert error.http_status == status
+
+
+def test_an_action_with_a_matching_if_match_or_star_proceeds() -> None:
+    assert action(THREAD, str(CURRENT)) is None
+    assert action(ODATA, "*") is None
+    assert action(THREAD, '"x", ' + str(CURRENT)) is None
+    assert isinstance(action(THREAD, "junk"), BadRequest)

@@ -12,7 +12,9 @@ from wrs_session import DOCS, MakeMock, Session, doc_url, error_of
 def checked_out(mock: Session, **properties: Any) -> tuple[str, str]:
     """Create a document, check it out; return (original ID, working copy ID)."""
     doc = mock.create(**properties)
-    response = mock.action(doc["ID"], "CheckOut", {"CheckOutNote": "editing"})
+    response = mock.action(
+        doc["ID"], "CheckOut", {"CheckOutNote": "editing"}, headers={"If-Match": "*"}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     return doc["ID"], response.get_json()["ID"]
 
@@ -20,7 +22,9 @@ def checked_out(mock: Session, **properties: Any) -> tuple[str, str]:
 def test_check_out_returns_the_working_copy(any_mock: Session) -> None:
     doc = any_mock.create(Name="Pump", Title="t")
 
-    response = any_mock.action(doc["ID"], "CheckOut", {"CheckOutNote": "editing"})
+    response = any_mock.action(
+        doc["ID"], "CheckOut", {"CheckOutNote": "editing"}, headers={"If-Match": "*"}
+    )
 
     working = response.get_json()
     assert response.status_code == 200
@@ -40,7 +44,9 @@ def test_check_out_then_check_in_moves_a1_to_a2(any_mock: Session) -> None:
     patched = any_mock.update(working, {"Title": "edited in the working copy"}, headers=headers)
     assert patched.status_code in (200, 204)
 
-    response = any_mock.action(working, "CheckIn", {"CheckInNote": "done"})
+    response = any_mock.action(
+        working, "CheckIn", {"CheckInNote": "done"}, headers={"If-Match": "*"}
+    )
 
     body = response.get_json()
     assert response.status_code == 200
@@ -110,7 +116,7 @@ def test_undo_check_out_discards_the_working_copy(any_mock: Session) -> None:
     headers = {"If-Match": any_mock.etag(working)} if any_mock.profile == "odata" else {}
     any_mock.update(working, {"Title": "discarded"}, headers=headers)
 
-    response = any_mock.action(working, "UndoCheckOut")
+    response = any_mock.action(working, "UndoCheckOut", headers={"If-Match": "*"})
 
     body = response.get_json()
     assert response.status_code == 200
@@ -385,3 +391,59 @@ def test_check_in_takes_a_null_keep_checked_out_as_metadata_declares_it_nullable
 
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["CheckoutState"] == "Checked in"
+
+
+@pytest.mark.parametrize("action", ["CheckOut", "UpdateCommonProperties"])
+def test_actions_honour_if_match_like_patch_in_the_odata_profile(
+    make_mock: MakeMock, action: str
+) -> None:
+    mock = make_mock(profile="odata")
+    doc = mock.create(Name="Pump")
+    stale = doc["@odata.etag"]
+    mock.update(doc["ID"], {"Title": "moved"}, headers={"If-Match": stale})
+    body = {"Name": "Renamed"} if action == "UpdateCommonProperties" else {}
+    before = mock.truth(doc["ID"])
+
+    missing = mock.action(doc["ID"], action, body)
+    mismatched = mock.action(doc["ID"], action, body, headers={"If-Match": stale})
+    unchanged = mock.truth(doc["ID"])
+    current = mock.action(doc["ID"], action, body, headers={"If-Match": before["etag"]})
+
+    assert missing.status_code == 428
+    assert mismatched.status_code == 412
+    assert unchanged == before, "a refused action changes nothing"
+    assert current.status_code == 200, current.get_data(as_text=True)
+
+
+def test_check_in_and_undo_compare_if_match_with_the_document_the_key_names(
+    make_mock: MakeMock,
+) -> None:
+    mock = make_mock(profile="odata")
+    original, working = checked_out(mock, Name="Pump")
+    working_etag = mock.truth(working)["etag"]
+    original_etag = mock.truth(original)["etag"]
+
+    wrong = mock.action(working, "CheckIn", {}, headers={"If-Match": original_etag})
+    undo_wrong = mock.action(original, "UndoCheckOut", headers={"If-Match": working_etag})
+    right = mock.action(working, "CheckIn", {}, headers={"If-Match": working_etag})
+
+    assert wrong.status_code == 412
+    assert undo_wrong.status_code == 412
+    assert right.status_code == 200
+    assert right.get_json()["Version"] == "A.2"
+
+
+@pytest.mark.parametrize(("sent", "status"), [(None, 200), ("stale", 409), ("current", 200)])
+def test_in_the_thread_profile_actions_compare_an_if_match_only_when_sent(
+    make_mock: MakeMock, sent: str | None, status: int
+) -> None:
+    mock = make_mock(profile="thread")
+    doc = mock.create(Name="Pump")
+    stale = doc["@odata.etag"]
+    mock.update(doc["ID"], {"Title": "moved"}, headers={"If-Match": stale})
+    etags = {"stale": stale, "current": mock.truth(doc["ID"])["etag"]}
+    headers = {} if sent is None else {"If-Match": etags[sent]}
+
+    response = mock.action(doc["ID"], "CheckOut", {}, headers=headers)
+
+    assert response.status_code == status

@@ -258,7 +258,7 @@ def test_no_request_gets_a_5xx_or_changes_anything_when_refused(
     mock = install_state(fuzz_app, MockConfig(profile=profile), clock=VirtualClock())
     repository = mock.repository
     ids = [repository.add_document({"Name": f"doc {i}"}) for i in range(2)]
-    repository.check_out(ids[1], user="other")
+    repository.check_out(ids[1], user="other", if_match="*")
     etags = [repository.current_etag(doc_id) for doc_id in ids]
     client = fuzz_app.test_client()
     auth = {"Authorization": "Basic " + base64.b64encode(b"wcadmin:wcadmin").decode()}

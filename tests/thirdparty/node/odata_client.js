@@ -42,9 +42,16 @@ const credential = { username: "wcadmin", password: "wcadmin" };
     seen.stale = error.message;
   }
 
-  const working = await documents.action("PTC.DocMgmt.CheckOut", first.ID, { CheckOutNote: "from @odata/client" });
+  // Actions honour If-Match as PATCH does (the odata profile requires it).
+  const original = await documents.retrieve(first.ID);
+  const working = await withHeaders(ifMatch(original)).action("PTC.DocMgmt.CheckOut", first.ID, {
+    CheckOutNote: "from @odata/client",
+  });
   seen.checkedOut = { ID: working.ID, state: working.CheckoutState };
-  const checkedIn = await documents.action("PTC.DocMgmt.CheckIn", working.ID, { CheckInNote: "done" });
+  const workingNow = await documents.retrieve(working.ID);
+  const checkedIn = await withHeaders(ifMatch(workingNow)).action("PTC.DocMgmt.CheckIn", working.ID, {
+    CheckInNote: "done",
+  });
   seen.checkedIn = { ID: checkedIn.ID, Version: checkedIn.Version, state: checkedIn.CheckoutState };
 
   const latest = await documents.retrieve(created.ID);

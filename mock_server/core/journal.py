@@ -335,9 +335,10 @@ class Journal:
 
     def rewind(self, mark: tuple[int, int]) -> None:
         """Drop every event recorded since ``mark`` (an operation that was undone)."""
-        seq, length = mark
+        seq, _ = mark
         with self._lock:
-            while len(self._events) > length and self._events[-1].seq > seq:
+            # By sequence number, not length: the bound may have dropped old events meanwhile.
+            while self._events and self._events[-1].seq > seq:
                 self._events.pop()
                 if self._limit_bytes is not None:
                     self._bytes -= self._sizes.pop()

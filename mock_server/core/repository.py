@@ -103,7 +103,7 @@ class _StepAsideLock:
     :meth:`step_aside` yields until every thread waiting when it was called has had its turn.
     """
 
-    __slots__ = ("_count_lock", "_lock", "_served", "_waiting")
+    __slots__ = ("_count_lock", "_depth", "_lock", "_owner", "_served", "_waiting")
 
     #: A bound on the yields of one step aside (a thread that waits forever cannot hold up
     #: the reader forever).
@@ -114,20 +114,26 @@ class _StepAsideLock:
         self._count_lock = threading.Lock()
         self._waiting = 0
         self._served = 0
+        self._owner: int | None = None
+        self._depth = 0
 
     def acquire(self) -> None:
-        if self._lock.acquire(blocking=False):
-            return
-        with self._count_lock:
-            self._waiting += 1
-        try:
-            self._lock.acquire()
-        finally:
+        if not self._lock.acquire(blocking=False):
             with self._count_lock:
-                self._waiting -= 1
-                self._served += 1
+                self._waiting += 1
+            try:
+                self._lock.acquire()
+            finally:
+                with self._count_lock:
+                    self._waiting -= 1
+                    self._served += 1
+        self._owner = threading.get_ident()
+        self._depth += 1
 
     def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
         self._lock.release()
 
     def __enter__(self) -> None:
@@ -137,7 +143,10 @@ class _StepAsideLock:
         self.release()
 
     def step_aside(self) -> None:
-        """Called without holding the lock: yield until the threads waiting now got it."""
+        """Called without holding the lock: yield until the threads waiting now got it. (A
+        caller that still holds it, one level down, lets nobody in: it does not wait.)"""
+        if self._owner == threading.get_ident():
+            return
         with self._count_lock:
             target = self._served + self._waiting
         for _ in range(self.MAX_YIELDS):
@@ -356,6 +365,7 @@ class Repository:
         filters: Iterable[tuple[str, str]] = (),
         skip: int = 0,
         top: int | None = None,
+        current: bool = False,
     ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
         """The documents (working copies included) that ``matches`` accepts, ordered by
         ``orderby`` (property paths of :data:`~.documents.QUERY_PROPERTIES`, each ascending or
@@ -363,7 +373,9 @@ class Repository:
 
         ``matches`` is given each document's :meth:`~.documents.Document.query_values`;
         ``number`` says that every match has that Number (the store then looks it up instead
-        of scanning); ``filters`` are plain equalities, for tests and Python callers.
+        of scanning); ``filters`` are plain equalities, for tests and Python callers;
+        ``current`` brings each document up to date (background arrivals) before it is judged,
+        which a query reading ``LastModified`` needs and others can skip.
 
         Returns one page of ``(entity, etag)`` and the total count. Only the page's documents
         have their background arrivals applied. Without a filter or an order, a page costs
@@ -382,40 +394,64 @@ class Repository:
                 return self._rows(page), len(self._store)
         accept = matches if matches is not None else _anything
         keys = [path for path, _ in orderby]
-        found: list[tuple[list[object], int]] = []
+        while True:  # once more if a reset swapped the store in the middle
+            scanned = self._scan(accept, keys, number, current=current)
+            if scanned is None:
+                continue
+            found, found_in = scanned
+            for index in range(len(keys) - 1, -1, -1):  # stable sorts, the last key first
+                found.sort(key=lambda row: _sort_key(row[0][index]), reverse=orderby[index][1])
+            chosen = found[skip : None if top is None else skip + top]
+            with self._lock:
+                if self._store is not found_in:
+                    continue
+                page = [self._store.docs[oid] for _, oid in chosen if oid in self._store.docs]
+                return self._rows(page), len(found)
+
+    def _scan(
+        self,
+        accept: Callable[[Mapping[str, object]], bool],
+        keys: list[str],
+        number: str | None,
+        *,
+        current: bool,
+    ) -> tuple[list[tuple[list[object], int]], DocumentStore] | None:
+        """The accepted documents as (sort values, object id), and the store they are from;
+        None if a reset swapped the store while the scan let go of the lock."""
         with self._lock:
+            store = self._store
             # An ``at=`` intervention due by now may change a filtered property (a concurrent
             # edit, a lifecycle change): apply those before filtering. Only families with such
             # an intervention pending are touched.
             self._materialise_due_interventions(self._clock.now())
             if number is not None:
-                found = self._judge(self._store.with_number(number), accept, keys)
-        if number is None:
-            cursor = None
-            while True:
-                with self._lock:
-                    chunk = self._store.after(cursor, _SCAN_CHUNK)
-                    found += self._judge(chunk, accept, keys)
-                if len(chunk) < _SCAN_CHUNK:
-                    break
-                cursor = chunk[-1].oid
-                self._lock.step_aside()
-        for index in range(len(keys) - 1, -1, -1):  # stable sorts, the last key first
-            found.sort(key=lambda row: _sort_key(row[0][index]), reverse=orderby[index][1])
-        chosen = found[skip : None if top is None else skip + top]
-        with self._lock:
-            page = [self._store.docs[oid] for _, oid in chosen if oid in self._store.docs]
-            return self._rows(page), len(found)
+                return self._judge(store.with_number(number), accept, keys, current), store
+        found: list[tuple[list[object], int]] = []
+        cursor = None
+        while True:
+            with self._lock:
+                if self._store is not store:
+                    return None
+                chunk = store.after(cursor, _SCAN_CHUNK)
+                found += self._judge(chunk, accept, keys, current)
+            if len(chunk) < _SCAN_CHUNK:
+                return found, store
+            cursor = chunk[-1].oid
+            self._lock.step_aside()
 
     def _judge(
         self,
         docs: Iterable[Document],
         accept: Callable[[Mapping[str, object]], bool],
         keys: list[str],
+        current: bool,
     ) -> list[tuple[list[object], int]]:
         """The accepted documents of ``docs``, each as (its sort values, its object id)."""
+        now = self._clock.now()
         rows = []
         for doc in docs:
+            if current:
+                self._materialise(self._store.family_oid(doc), now)
             values = doc.query_values(self.soft_attributes)
             if _matches(values, accept):
                 rows.append(([values.get(key) for key in keys], doc.oid))

@@ -99,6 +99,7 @@ _DATA_TYPES = ["application/json"]
 @blueprint.before_request
 def _guard() -> None:
     authenticate()
+    state().csrf.touch(request.cookies.get(SESSION_COOKIE))
     check_csrf()
     _check_version()
     _check_accept()
@@ -116,7 +117,10 @@ def _check_version() -> None:
     if raw is None:
         return
     major, _, minor = raw.strip().partition(".")
-    if not (major.isdigit() and (minor.isdigit() or not minor)) or len(raw) > 10:
+    whole = (
+        major.isascii() and major.isdigit() and (not minor or (minor.isascii() and minor.isdigit()))
+    )
+    if not whole or len(raw) > 10:
         raise BadRequest(
             f"OData-MaxVersion must be a version such as 4.0, got {raw!r}",
             code="UnsupportedODataVersion",
@@ -448,12 +452,15 @@ def _run_query(
     query: CollectionQuery, *, skip: int, top: int | None
 ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
     selected = query.filter
+    read = {path for path, _ in query.orderby} | (set() if selected is None else selected.paths)
     return state().repository.query(
         matches=None if selected is None else selected.matches,
         number=None if selected is None else selected.number,
         orderby=query.orderby,
         skip=skip,
         top=top,
+        # Background work moves LastModified: judge it as it is now, on every document.
+        current="LastModified" in read,
     )
 
 

@@ -67,6 +67,8 @@ class Filter:
     text: str
     matches: Predicate
     number: str | None = None
+    #: The property paths the condition reads.
+    paths: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -209,11 +211,12 @@ def parse_filter(raw: str | None, properties: Mapping[str, str]) -> Filter | Non
         raise BadRequest("$filter is nested too deeply", code="InvalidQueryOption") from None
     if tree is None:
         raise BadRequest(f"$filter: cannot parse {raw!r}", code="InvalidQueryOption")
+    compiler = _Compiler(properties)
     try:
-        compiled = _Compiler(properties).boolean(tree)
+        compiled = compiler.boolean(tree)
     except RecursionError:
         raise BadRequest("$filter is nested too deeply", code="InvalidQueryOption") from None
-    return Filter(raw, compiled, _required_number(tree))
+    return Filter(raw, compiled, _required_number(tree), frozenset(compiler.paths))
 
 
 def _required_number(node: ast._Node) -> str | None:
@@ -264,6 +267,7 @@ class _Compiler:
 
     def __init__(self, properties: Mapping[str, str]) -> None:
         self._properties = properties
+        self.paths: set[str] = set()
 
     def boolean(self, node: ast._Node) -> Predicate:
         if isinstance(node, ast.BoolOp):
@@ -320,6 +324,10 @@ class _Compiler:
             raise _type_error(f"'in' takes a list: {_describe(node)}")
         options = []
         for item in node.right.val:
+            if isinstance(item, ast.Identifier | ast.Attribute):
+                raise _type_error(
+                    f"'in' takes a list of literals, not the property {_path_of(item)}"
+                )
             value, type_ = self._operand(item)
             if type_ is not None and left_type is not None and type_ != left_type:
                 raise _type_error(f"cannot compare {left_type} with {type_} ({_describe(node)})")
@@ -371,6 +379,7 @@ class _Compiler:
 
     def _path(self, node: ast.Identifier | ast.Attribute) -> tuple[str, str]:
         path = _path_of(node)
+        self.paths.add(path)
         type_ = self._properties.get(path)
         if type_ is None:
             hint = " (use State/Value)" if path == "State" else ""

@@ -92,6 +92,19 @@ class CsrfSessions:
             self._expire(now)
             return nonce
 
+    def touch(self, session: str | None) -> None:
+        """A request came with this session's cookie: it is in use (any request keeps an HTTP
+        session alive, reads included)."""
+        if session is None:
+            return
+        with self._lock:
+            now = self._clock.now()
+            self._expire(now)
+            kept = self._nonces.get(session)
+            if kept is not None:
+                self._nonces[session] = (kept[0], now)
+                self._nonces.move_to_end(session)
+
     def valid(self, session: str | None, nonce: str | None) -> bool:
         with self._lock:
             now = self._clock.now()

@@ -337,3 +337,19 @@ def test_amending_an_event_replaces_it_in_place() -> None:
     assert journal.events()[0] is amended
     assert amended.changes is None
     assert amended.refused_body == {"size": 7}
+
+
+@pytest.mark.parametrize("bound", [{"limit": 3}, {"limit_bytes": 400}])
+def test_rewind_drops_what_was_recorded_since_the_mark_even_after_the_bound_dropped_events(
+    bound: dict[str, int],
+) -> None:
+    journal = Journal(**bound)
+    for i in range(3):
+        journal.record(t=float(i), type="invoke", op="read", process="u" * 20)
+    mark = journal.mark()
+    journal.record(t=9.0, type="intervention", op="fault", process="p" * 200)
+
+    journal.rewind(mark)
+
+    assert all(e.seq <= 3 for e in journal.events()), "the undone event is gone"
+    assert journal.record(t=10.0, type="ok", op="read", process="u").seq == 4

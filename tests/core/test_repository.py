@@ -437,3 +437,54 @@ def test_a_reader_stepping_aside_lets_every_waiting_writer_in_first() -> None:
     assert served_when_back == 2, "step_aside returned before both waiting writers got in"
     assert order[-1] == "reader", order
     assert lock._waiting == 0
+
+
+def test_a_reset_in_the_middle_of_a_scan_starts_the_scan_again_on_the_new_store(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(1200):
+        repository.add_document({"Name": f"old {i}", "Title": "keep"})
+    real = Repository._judge
+    calls = 0
+
+    def judge_and_reset_once(self: Repository, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # between two chunks of the first scan
+            self.reset(documents=3)
+        return real(self, *args)
+
+    monkeypatch.setattr(Repository, "_judge", judge_and_reset_once)
+
+    page, total = repository.query(matches=lambda values: True, top=10)
+
+    assert total == 3
+    assert [entity["Name"] for entity, _ in page] == [
+        entity["Name"] for entity, _ in repository.query()[0]
+    ]
+    assert all(not entity["Name"].startswith("old") for entity, _ in page)
+
+
+def test_step_aside_does_not_wait_when_the_caller_still_holds_the_lock() -> None:
+    lock = repository_module._StepAsideLock()
+    got_in = threading.Event()
+
+    def waiter() -> None:
+        with lock:
+            got_in.set()
+
+    lock.acquire()
+    lock.acquire()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    while lock._waiting < 1:
+        os.sched_yield()
+    lock.release()  # one level down: still held
+
+    lock.step_aside()  # must return at once: nobody can get in yet
+
+    assert not got_in.is_set()
+    assert lock._served == 0
+    lock.release()
+    thread.join()
+    assert got_in.is_set()

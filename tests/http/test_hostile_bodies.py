@@ -354,3 +354,17 @@ def test_a_utf8_byte_order_mark_before_the_json_is_ignored(mock: Session) -> Non
 
     assert response.status_code == 200
     assert mock.truth(doc_id)["entity"]["Description"] == "after a BOM"
+
+
+def test_reads_with_the_session_cookie_keep_the_session_alive(make_mock: MakeMock) -> None:
+    mock = make_mock(csrf_session_timeout=600)
+    doc_id = mock.create()["ID"]
+    for _ in range(4):
+        mock.clock.advance(500)
+        assert mock.read(doc_id).status_code == 200
+
+    response = mock.update(
+        doc_id, {"Description": "after 2000 s of reads"}, headers={"If-Match": "*"}
+    )
+
+    assert response.status_code == 200, "a session in use by reads does not expire"

@@ -560,3 +560,13 @@ def test_a_patch_says_which_return_preference_it_applied_and_varies_on_prefer(
     assert response.status_code == status
     assert response.headers.get("Preference-Applied") == applied
     assert response.headers.get("Vary") == ("Prefer" if applied else None)
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "4.\u00b9", "\u0664"])
+def test_an_odata_maxversion_of_non_ascii_digits_is_400_not_500(
+    mock: Session, version: str
+) -> None:
+    response = mock.get(DOCS, headers={"OData-MaxVersion": version})
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "UnsupportedODataVersion"

@@ -243,3 +243,29 @@ def test_any_condition_picks_what_python_picks_in_the_order_asked(
     assert response.status_code == 200, (text, response.get_data(as_text=True))
     assert [d["ID"] for d in response.get_json()["value"]] == [d["ID"] for d in picked], text
     assert response.get_json()["@odata.count"] == len(picked)
+
+
+def test_a_query_on_last_modified_sees_background_work_on_every_document(
+    make_mock: MakeMock,
+) -> None:
+    mock = make_mock(rates={"indexer": 1.0})
+    docs = [mock.create(Name=f"doc {i}")["ID"] for i in range(3)]
+    mock.clock.advance(100)
+    created = "2024-02-21T13:23:30Z"
+
+    untouched = mock.get(f"{DOCS}?$filter=" + quote(f"LastModified le {created}"))
+    newest_first = mock.get(f"{DOCS}?$orderby=LastModified desc,ID")
+    again = mock.get(f"{DOCS}?$filter=" + quote(f"LastModified le {created}"))
+
+    assert names(untouched) == [], "every document was touched by the indexer since"
+    assert names(again) == []
+    stamps = [d["LastModified"] for d in newest_first.get_json()["value"]]
+    assert stamps == sorted(stamps, reverse=True)
+    assert {d["ID"] for d in newest_first.get_json()["value"]} == set(docs)
+
+
+def test_in_takes_literals_only(mock: Session) -> None:
+    response = query(mock, **{"$filter": "Description in ('x', Title)"})
+
+    assert response.status_code == 400
+    assert "literals" in error_of(response)["message"]

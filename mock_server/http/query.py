@@ -50,6 +50,9 @@ MAX_FILTER_CHARS = 2000
 
 Values = Mapping[str, object]
 Predicate = Callable[[Values], bool]
+#: A condition in OData's three-valued logic: a function of null is null, ``not null`` is null,
+#: and a document matches only when the whole condition is true.
+Condition = Callable[[Values], bool | None]
 
 
 class NotImplementedFeature(WindchillError):
@@ -213,10 +216,14 @@ def parse_filter(raw: str | None, properties: Mapping[str, str]) -> Filter | Non
         raise BadRequest(f"$filter: cannot parse {raw!r}", code="InvalidQueryOption")
     compiler = _Compiler(properties)
     try:
-        compiled = compiler.boolean(tree)
+        condition = compiler.boolean(tree)
     except RecursionError:
         raise BadRequest("$filter is nested too deeply", code="InvalidQueryOption") from None
-    return Filter(raw, compiled, _required_number(tree), frozenset(compiler.paths))
+
+    def matches(values: Values) -> bool:
+        return condition(values) is True
+
+    return Filter(raw, matches, _required_number(tree), frozenset(compiler.paths))
 
 
 def _required_number(node: ast._Node) -> str | None:
@@ -269,15 +276,15 @@ class _Compiler:
         self._properties = properties
         self.paths: set[str] = set()
 
-    def boolean(self, node: ast._Node) -> Predicate:
+    def boolean(self, node: ast._Node) -> Condition:
         if isinstance(node, ast.BoolOp):
             left, right = self.boolean(node.left), self.boolean(node.right)
             if isinstance(node.op, ast.And):
-                return lambda values: left(values) and right(values)
-            return lambda values: left(values) or right(values)
+                return lambda values: _and(left(values), right(values))
+            return lambda values: _or(left(values), right(values))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             operand = self.boolean(node.operand)
-            return lambda values: not operand(values)
+            return lambda values: _not(operand(values))
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.Call):
@@ -293,7 +300,7 @@ class _Compiler:
         self._refuse(node)
         raise _type_error(f"{_describe(node)} is not a condition")
 
-    def _compare(self, node: ast.Compare) -> Predicate:
+    def _compare(self, node: ast.Compare) -> Condition:
         if isinstance(node.comparator, ast.In):
             return self._in(node)
         left, left_type = self._operand(node.left)
@@ -318,7 +325,7 @@ class _Compiler:
 
         return compare
 
-    def _in(self, node: ast.Compare) -> Predicate:
+    def _in(self, node: ast.Compare) -> Condition:
         left, left_type = self._operand(node.left)
         if not isinstance(node.right, ast.List):
             raise _type_error(f"'in' takes a list: {_describe(node)}")
@@ -334,7 +341,7 @@ class _Compiler:
             options.append(value({}))
         return lambda values: left(values) in options
 
-    def _call(self, node: ast.Call) -> Predicate:
+    def _call(self, node: ast.Call) -> Condition:
         name = node.func.name
         test = _STRING_FUNCTIONS.get(name)
         if test is None or node.func.namespace:
@@ -349,9 +356,11 @@ class _Compiler:
             if type_ not in (None, "Edm.String"):
                 raise _type_error(f"{name}() takes strings, not {type_}")
 
-        def call(values: Values) -> bool:
+        def call(values: Values) -> bool | None:
             a, b = text(values), part(values)
-            return isinstance(a, str) and isinstance(b, str) and test(a, b)
+            if not (isinstance(a, str) and isinstance(b, str)):
+                return None  # a function of null is null
+            return test(a, b)
 
         return call
 
@@ -396,6 +405,22 @@ class _Compiler:
                 f"$filter: {_describe(node)} is not implemented by this mock; it implements "
                 "comparisons, and/or/not, in, contains/startswith/endswith and null"
             )
+
+
+def _and(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _or(a: bool | None, b: bool | None) -> bool | None:
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+def _not(a: bool | None) -> bool | None:
+    return None if a is None else not a
 
 
 def _path_of(node: ast.Identifier | ast.Attribute) -> str:

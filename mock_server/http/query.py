@@ -208,7 +208,7 @@ def parse_filter(raw: str | None, properties: Mapping[str, str]) -> Filter | Non
         tree = ODataParser().parse(ODataLexer().tokenize(raw))
     except ODataException as error:
         raise BadRequest(
-            f"$filter: cannot parse {raw!r}: {error}", code="InvalidQueryOption"
+            f"$filter: cannot parse {raw!r}: {_where(error)}", code="InvalidQueryOption"
         ) from None
     except RecursionError:
         raise BadRequest("$filter is nested too deeply", code="InvalidQueryOption") from None
@@ -224,6 +224,15 @@ def parse_filter(raw: str | None, properties: Mapping[str, str]) -> Filter | Non
         return condition(values) is True
 
     return Filter(raw, matches, _required_number(tree), frozenset(compiler.paths))
+
+
+def _where(error: ODataException) -> str:
+    """Where the grammar gave up, in words."""
+    token = getattr(error, "token", None)
+    index = getattr(token, "index", None)
+    if getattr(error, "eof", False) or index is None:
+        return "it ends too early (a missing value, quote or parenthesis?)"
+    return f"unexpected text at character {index + 1}"
 
 
 def _required_number(node: ast._Node) -> str | None:
@@ -377,7 +386,7 @@ class _Compiler:
             return (lambda values: value), literal_type
         if isinstance(node, ast.Integer | ast.Float):
             number = node.py_val
-            return (lambda values: number), "Edm.Decimal"
+            return (lambda values: number), "a number"
         if isinstance(node, ast.Call):
             raise NotImplementedFeature(
                 f"$filter: function {node.func.name}() is not implemented by this mock as a "
@@ -448,8 +457,27 @@ def _literal(node: ast._Node) -> object:
     raise AssertionError(node)  # pragma: no cover - _LITERALS lists what reaches here
 
 
+#: What each kind of expression is called in a message.
+_KINDS: dict[str, str] = {
+    "BinOp": "arithmetic (add, sub, mul, div, mod)",
+    "CollectionLambda": "a lambda (any, all)",
+    "Lambda": "a lambda (any, all)",
+    "Date": "a date literal (use a date-time such as 2024-02-21T00:00:00Z)",
+    "Time": "a time-of-day literal",
+    "Duration": "a duration literal",
+    "GUID": "a GUID literal",
+    "Geography": "a geography literal",
+    "NamedParam": "a named parameter",
+    "UnaryOp": "a sign (-)",
+    "Compare": "a comparison",
+    "Call": "a function call",
+    "List": "a list",
+}
+
+
 def _describe(node: ast._Node) -> str:
-    return type(node).__name__
+    name = type(node).__name__
+    return _KINDS.get(name, name)
 
 
 def _type_error(message: str) -> BadRequest:

@@ -279,3 +279,37 @@ def test_in_takes_literals_only(mock: Session) -> None:
 
     assert response.status_code == 400
     assert "literals" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ("Name eq 'x' and", "unexpected text at character 12"),
+        ("contains(Name,'Pump'", "ends too early"),
+        ("Number eq 5", "cannot compare Edm.String with a number"),
+    ],
+)
+def test_filter_errors_say_where_and_what_in_words(
+    mock: Session, condition: str, says: str
+) -> None:
+    response = query(mock, **{"$filter": condition})
+
+    assert response.status_code == 400
+    assert says in error_of(response)["message"]
+    assert "Token(" not in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ("Number add 1 eq 2", "arithmetic (add, sub, mul, div, mod)"),
+        ("CreatedOn gt 2024-02-21", "use a date-time such as 2024-02-21T00:00:00Z"),
+    ],
+)
+def test_not_implemented_features_are_named_in_words(
+    mock: Session, condition: str, says: str
+) -> None:
+    response = query(mock, **{"$filter": condition})
+
+    assert response.status_code == 501
+    assert says in error_of(response)["message"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,13 +184,12 @@ class Document:
             else:
                 self.attributes[name] = value
 
-    def copy(self) -> Document:
-        return dataclasses.replace(self, attributes=dict(self.attributes))
-
-    def query_values(self, soft_attributes: tuple[str, ...]) -> dict[str, object]:
-        """The values of :data:`QUERY_PROPERTIES` (and soft attributes), as a query compares
-        them: strings, booleans, and date-times (aware, to the second, as they are sent)."""
-        values: dict[str, object] = {
+    def _values(
+        self, state: Mapping[str, object], timestamp: Callable[[float], object]
+    ) -> dict[str, Any]:
+        """The properties every reader sees, in the order WRS sends them; ``state`` and
+        ``timestamp`` give the shape of the lifecycle state and of the two times."""
+        return {
             "ID": self.id,
             "Number": self.number,
             "Name": self.name,
@@ -200,14 +199,22 @@ class Document:
             "Revision": self.revision,
             "VersionID": version_id(self.vid),
             "Latest": not self.is_working_copy,
-            "State/Value": self.state,
-            "State/Display": STATES.get(self.state, self.state),
+            **state,
             "CheckoutState": self.checkout_state,
-            "CreatedOn": _to_the_second(self.created_on),
-            "LastModified": _to_the_second(self.last_modified),
+            "CreatedOn": timestamp(self.created_on),
+            "LastModified": timestamp(self.last_modified),
             "CreatedBy": self.created_by,
             "ModifiedBy": self.modified_by,
         }
+
+    def copy(self) -> Document:
+        return dataclasses.replace(self, attributes=dict(self.attributes))
+
+    def query_values(self, soft_attributes: tuple[str, ...]) -> dict[str, object]:
+        """The values of :data:`QUERY_PROPERTIES` (and soft attributes), as a query compares
+        them: strings, booleans, and date-times (aware, to the second, as they are sent)."""
+        state = {"State/Value": self.state, "State/Display": STATES.get(self.state, self.state)}
+        values = self._values(state, _to_the_second)
         for name in soft_attributes:
             values[name] = self.attributes.get(name)
         return values
@@ -216,23 +223,8 @@ class Document:
         self, *, soft_attributes: tuple[str, ...], utc_offset_minutes: int = 0
     ) -> dict[str, Any]:
         """The WRS JSON shape, without ``@odata`` annotations (the HTTP layer adds those)."""
-        entity: dict[str, Any] = {
-            "ID": self.id,
-            "Number": self.number,
-            "Name": self.name,
-            "Description": self.description,
-            "Title": self.title,
-            "Version": self.version,
-            "Revision": self.revision,
-            "VersionID": version_id(self.vid),
-            "Latest": not self.is_working_copy,
-            "State": {"Value": self.state, "Display": STATES.get(self.state, self.state)},
-            "CheckoutState": self.checkout_state,
-            "CreatedOn": format_timestamp(self.created_on, utc_offset_minutes),
-            "LastModified": format_timestamp(self.last_modified, utc_offset_minutes),
-            "CreatedBy": self.created_by,
-            "ModifiedBy": self.modified_by,
-        }
+        state = {"State": {"Value": self.state, "Display": STATES.get(self.state, self.state)}}
+        entity = self._values(state, lambda t: format_timestamp(t, utc_offset_minutes))
         for name in soft_attributes:
             entity[name] = self.attributes.get(name)
         return entity

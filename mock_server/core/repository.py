@@ -453,7 +453,7 @@ class Repository:
             if current:
                 self._materialise(self._store.family_oid(doc), now)
             values = doc.query_values(self.soft_attributes)
-            if _matches(values, accept):
+            if accept(values):
                 rows.append(([values.get(key) for key in keys], doc.oid))
         return rows
 
@@ -1224,10 +1224,6 @@ def _automatic_number(store: DocumentStore, oid: int) -> str:
 
 def _oid(doc: Document) -> int:
     return doc.oid
-
-
-def _matches(values: Mapping[str, object], accept: Callable[[Mapping[str, object]], bool]) -> bool:
-    return accept(values)
 
 
 def _anything(values: Mapping[str, object]) -> bool:

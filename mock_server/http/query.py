@@ -16,6 +16,7 @@ is 400.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -319,7 +320,7 @@ class _Compiler:
         ordering = isinstance(node.comparator, _ORDERING)
         if ordering and "Edm.Boolean" in (left_type, right_type):
             raise _type_error(f"booleans cannot be ordered ({_describe(node)})")
-        operator = _OPERATORS[type(node.comparator)]
+        compared = _OPERATORS[type(node.comparator)]
 
         equal = isinstance(node.comparator, ast.Eq)
 
@@ -330,7 +331,7 @@ class _Compiler:
                     return False
                 both = a is None and b is None
                 return both if equal else not both
-            return bool(operator(a, b))
+            return bool(compared(a, b))
 
         return compare
 
@@ -484,22 +485,11 @@ def _type_error(message: str) -> BadRequest:
     return BadRequest(f"$filter: {message}", code="InvalidQueryOption")
 
 
-def _operator(name: str) -> Callable[[Any, Any], bool]:
-    return {
-        "eq": lambda a, b: a == b,
-        "ne": lambda a, b: a != b,
-        "gt": lambda a, b: a > b,
-        "ge": lambda a, b: a >= b,
-        "lt": lambda a, b: a < b,
-        "le": lambda a, b: a <= b,
-    }[name]
-
-
 _OPERATORS: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: _operator("eq"),
-    ast.NotEq: _operator("ne"),
-    ast.Gt: _operator("gt"),
-    ast.GtE: _operator("ge"),
-    ast.Lt: _operator("lt"),
-    ast.LtE: _operator("le"),
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
 }

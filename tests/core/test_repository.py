@@ -319,15 +319,12 @@ def test_a_filtering_scan_lets_go_of_the_lock_between_chunks(
         repository.add_document({"Name": f"doc {i}", "Title": "odd" if i % 2 else "even"})
     lock = _WatchedLock()
     monkeypatch.setattr(repository, "_lock", lock)
-    real = repository_module._matches
 
-    def counted(doc: Any, wanted: Any) -> bool:
+    def odd(values: Any) -> bool:
         lock.count()
-        return real(doc, wanted)
+        return bool(values["Title"] == "odd")
 
-    monkeypatch.setattr(repository_module, "_matches", counted)
-
-    page, total = repository.query(filters=[("Title", "odd")], skip=600, top=3)
+    page, total = repository.query(matches=odd, skip=600, top=3)
 
     assert total == 617
     assert [entity["Name"] for entity, _ in page] == ["doc 1201", "doc 1203", "doc 1205"]
@@ -336,20 +333,18 @@ def test_a_filtering_scan_lets_go_of_the_lock_between_chunks(
     assert max(scanning) <= repository_module._SCAN_CHUNK, lock.holds
 
 
-def test_a_number_filter_is_a_lookup_and_finds_a_working_copy_too(
-    repository: Repository, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_number_filter_is_a_lookup_and_finds_a_working_copy_too(repository: Repository) -> None:
     ids = [repository.add_document({"Name": f"doc {i}"}) for i in range(50)]
     number = repository.peek(ids[7])["Number"]
     working = repository.check_out(ids[7], user="u").entity
     assert working is not None
     judged: list[object] = []
-    real = repository_module._matches
-    monkeypatch.setattr(
-        repository_module, "_matches", lambda doc, wanted: judged.append(doc) or real(doc, wanted)
-    )
 
-    page, total = repository.query(filters=[("Number", number), ("Name", "doc 7")])
+    def named(values: Any) -> bool:
+        judged.append(values["ID"])
+        return bool(values["Name"] == "doc 7")
+
+    page, total = repository.query(matches=named, number=number)
 
     assert total == 2
     assert [entity["ID"] for entity, _ in page] == [ids[7], working["ID"]]

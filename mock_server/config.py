@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .core.background import SOURCES, SourceSettings
-from .core.documents import CREATE_ONLY, DEFAULT_SOFT_ATTRIBUTES, READ_ONLY, WRITABLE
+from .core.documents import CREATE_ONLY, DEFAULT_SOFT_ATTRIBUTES, READ_ONLY
 from .core.errors import MockError
+from .core.kinds import KINDS
 from .core.profiles import Profile, profile_named
 
 __all__ = [
@@ -110,7 +111,8 @@ class MockConfig:
             raise MockError(
                 f"soft_attributes must be a list of property names, got {self.soft_attributes!r}"
             )
-        shadowed = sorted(set(self.soft_attributes) & {*WRITABLE, *CREATE_ONLY, *READ_ONLY})
+        writable = {name for kind in KINDS.values() for name in kind.writable}
+        shadowed = sorted(set(self.soft_attributes) & {*writable, *CREATE_ONLY, *READ_ONLY})
         if shadowed:
             raise MockError(f"soft_attributes cannot reuse built-in property names: {shadowed}")
         if self.admin_token is not None and not isinstance(self.admin_token, str):

@@ -23,6 +23,10 @@ and raises :class:`ConcurrencyViolation` naming the first property violated:
     a retry sooner than the policy's backoff or than ``Retry-After``;
 ``lock-hygiene``
     the client left the document checked out;
+``stale-iteration``
+    the client wrote again to an ``OR:`` the server had refused as a past iteration, instead
+    of re-reading the object through its ``VersionID`` (where iterations have their own
+    ``OR:``);
 ``liveness``
     the client gave up although the interference was within what its policy can ride out.
 
@@ -31,7 +35,7 @@ The checker judges by the rules in force: the resolved profile's knobs
 
 The message shows the schedule as Python, the seed to replay, and an ASCII timeline.
 
-About 400 lines on purpose: the nine properties read best side by side, each a short method of
+About 450 lines on purpose: the ten properties read best side by side, each a short method of
 one judge over one history (reconstruction lives in :mod:`.history`, the timeline in
 :mod:`.report`).
 """
@@ -65,6 +69,7 @@ PROPERTIES = (
     "bounded-effort",
     "backoff",
     "lock-hygiene",
+    "stale-iteration",
     "liveness",
 )
 _EPSILON = 1e-6
@@ -109,7 +114,7 @@ def check_update(
     """
     status = outcome_status(outcome)
     policy = policy if policy is not None else RetryPolicy()
-    history = [e for e in events if e.document == doc_id]
+    history = [e for e in events if e.document == _first_id(events, doc_id)]
     rules = ServerRules.of(profile)
     judge = _Judge(history, dict(changes), status, user, rules, policy, since, initial)
     failure = judge.first_violation()
@@ -149,6 +154,7 @@ class _Judge(History):
             self.bounded_effort,
             self.backoff,
             self.lock_hygiene,
+            self.stale_iteration,
             self.liveness,
         ):
             found = check()
@@ -312,6 +318,24 @@ class _Judge(History):
                     )
         return None
 
+    def stale_iteration(self) -> tuple[str, str] | None:
+        refused: dict[str, float] = {}
+        for op in self.ops:
+            if op.op == "read" or op.invoke.addressed != "past_iteration" or op.key is None:
+                continue
+            if op.key in refused:
+                return (
+                    "stale-iteration",
+                    f"at t={op.invoke.t:g}s the client sent {op.op} to {op.key} again, after "
+                    f"the server refused it at t={refused[op.key]:g}s: that OR: names a past "
+                    "iteration (a check-in made a new one, with its own OR:), and retrying it "
+                    "can never succeed. Read the object through its VersionID (VR:), which "
+                    "names the latest iteration, then merge or send the change to review",
+                )
+            if op.outcome == "fail":
+                refused[op.key] = op.invoke.t
+        return None
+
     def bounded_effort(self) -> tuple[str, str] | None:
         attempts = len(self.patches())
         allowed = self.policy.max_retries + 1
@@ -443,3 +467,12 @@ class _Judge(History):
 
 def _subset(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
     return {k: values.get(k) for k in keys}
+
+
+def _first_id(events: Sequence[Event], doc_id: str) -> str:
+    """The journal's name of the object ``doc_id`` names: its first ``OR:``. A client may be
+    judged by a later ID (the latest iteration's, or the ``VR:``); the invokes that addressed
+    it by that key tell which object it is."""
+    if any(e.document == doc_id for e in events):
+        return doc_id
+    return next((e.document for e in events if e.target == doc_id and e.document), doc_id)

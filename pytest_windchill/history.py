@@ -20,10 +20,12 @@ __all__ = ["History", "Operation", "client_operations"]
 
 @dataclass(frozen=True)
 class Operation:
-    """A client operation: its invoke and its completion (ok / fail / info)."""
+    """A client operation: its invoke, its completion (ok / fail / info), and the rollback
+    that undid it when it was part of a change set that failed."""
 
     invoke: Event
     end: Event | None
+    rollback: Event | None = None
 
     @property
     def op(self) -> str:
@@ -39,11 +41,17 @@ class Operation:
 
     @property
     def applied(self) -> bool:
-        return self.outcome in ("ok", "info")
+        """It changed the server, and no failed change set undid it."""
+        return self.outcome in ("ok", "info") and self.rollback is None
 
     @property
     def on_working_copy(self) -> bool:
-        return self.invoke.target is not None
+        return self.invoke.addressed == "working_copy"
+
+    @property
+    def key(self) -> str | None:
+        """The key the client addressed."""
+        return self.invoke.target or self.invoke.document
 
 
 def client_operations(history: Sequence[Event], user: str, since: int) -> list[Operation]:
@@ -51,6 +59,7 @@ def client_operations(history: Sequence[Event], user: str, since: int) -> list[O
     invokes: dict[int, Event] = {}
     order: list[int] = []
     ends: dict[int, Event] = {}
+    rollbacks: dict[int, Event] = {}
     for event in history:
         if event.process != user or event.op_id is None or event.seq <= since:
             continue
@@ -59,7 +68,9 @@ def client_operations(history: Sequence[Event], user: str, since: int) -> list[O
             order.append(event.op_id)
         elif event.type in ENDS:
             ends[event.op_id] = event
-    return [Operation(invokes[i], ends.get(i)) for i in order]
+        elif event.type == "rollback":
+            rollbacks[event.op_id] = event
+    return [Operation(invokes[i], ends.get(i), rollbacks.get(i)) for i in order]
 
 
 class History:
@@ -79,7 +90,7 @@ class History:
         #: The document's writable values before the history begins (when it starts part-way).
         self.initial: dict[str, Any] = dict(initial or {})
         self.working_copy_ops = {
-            e.op_id for e in history if e.type == "invoke" and e.target is not None
+            e.op_id for e in history if e.type == "invoke" and e.addressed == "working_copy"
         }
 
     def patches(self) -> list[Operation]:
@@ -104,13 +115,19 @@ class History:
             for e in self.history
             if e.type == "invoke" and e.op == "update" and e.process != self.user
         }
+        undone = {e.op_id for e in self.history if e.type == "rollback"}
         changes: list[Event] = []
         for e in self.history:
             if e.process == self.user or (e.message or "").startswith(SKIPPED_PREFIX):
                 continue
             if e.type == "intervention" and e.changes is not None:
                 changes.append(e)
-            elif e.type in ("ok", "info") and e.op == "update" and sent.get(e.op_id):
+            elif (
+                e.type in ("ok", "info")
+                and e.op == "update"
+                and sent.get(e.op_id)
+                and e.op_id not in undone
+            ):
                 changes.append(dataclasses.replace(e, changes=sent[e.op_id]))
         return changes
 

@@ -65,6 +65,9 @@ class UpdateResult:
     review: ReviewItem | None = None
     via_checkout: bool = False
     reason: str | None = None
+    #: The ID the change was written to, when not ``document``: the latest iteration's, after
+    #: a new iteration (with its own ``OR:``) replaced the one ``document`` names.
+    written_to: str | None = None
 
     @property
     def ok(self) -> bool:

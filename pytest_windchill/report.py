@@ -25,12 +25,16 @@ def format_timeline(history: Sequence[Event], user: str = "wcadmin") -> str:
                 (e for e in history if e.op_id == event.op_id and e.type == "invoke"), None
             )
             sent = invoke.if_match if invoke is not None else None
-            target = " (working copy)" if invoke is not None and invoke.target else ""
+            addressed = invoke.addressed if invoke is not None else None
+            target = f" ({_ADDRESSED[addressed]})" if addressed in _ADDRESSED else ""
             what = f"{_verb(event.op)}{target}"
             if sent:
                 what += f" If-Match {sent}"
-            result = {"ok": "", "fail": "", "info": " LOST"}[event.type]
-            cell = f"{what} → {event.status}{result}"
+            if event.type == "rollback":
+                cell = f"{_verb(event.op)} rolled back (change set failed)"
+            else:
+                result = {"ok": "", "fail": "", "info": " LOST"}[event.type]
+                cell = f"{what} → {event.status}{result}"
             rows.append(f"{event.t:>9.3f}  {cell:<46}  {'':<40}  {event.etag_after or ''}")
         else:
             label = (
@@ -41,6 +45,15 @@ def format_timeline(history: Sequence[Event], user: str = "wcadmin") -> str:
             )
             rows.append(f"{event.t:>9.3f}  {'':<46}  {label:<40}  {event.etag_after or ''}")
     return "\n".join(rows)
+
+
+#: How the timeline marks a request by the key it used (see ``Event.addressed``).
+_ADDRESSED = {
+    "working_copy": "working copy",
+    "past_iteration": "past iteration",
+    "version": "by VersionID",
+    "latest": "latest iteration",
+}
 
 
 def _verb(op: str) -> str:

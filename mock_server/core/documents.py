@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import BadRequest
 from .etag import ETag
+from .kinds import DOCUMENT, EntityKind
 
 __all__ = [
     "CREATE_ONLY",
@@ -28,6 +29,7 @@ __all__ = [
     "Scalar",
     "format_timestamp",
     "object_id",
+    "query_properties",
     "validate_changes",
     "version_id",
 ]
@@ -43,8 +45,8 @@ STATES: Mapping[str, str] = {
     "OBSOLETE": "Obsolete",
 }
 
-#: Changeable by PATCH on every document.
-WRITABLE = ("Description", "Title")
+#: Changeable by PATCH on every document (a part's are ``PART.writable``).
+WRITABLE = DOCUMENT.writable
 #: Settable on create; changed afterwards only by ``PTC.DocMgmt.UpdateCommonProperties``.
 CREATE_ONLY = ("Name", "Number")
 #: Never settable by a client.
@@ -62,14 +64,13 @@ READ_ONLY = (
     "ModifiedBy",
     "LifeCycleTemplateName",
 )
-#: The primitive properties a query (``$filter``, ``$orderby``) reads, by path, with their Edm
-#: types; soft attributes are ``Edm.String`` too. See :meth:`Document.query_values`.
-QUERY_PROPERTIES: dict[str, str] = {
+#: The primitive properties a query (``$filter``, ``$orderby``) reads on every kind, by path,
+#: with their Edm types; a kind's writable properties and soft attributes are ``Edm.String``
+#: too. See :func:`query_properties` and :meth:`Document.query_values`.
+_COMMON_QUERY_PROPERTIES: dict[str, str] = {
     "ID": "Edm.String",
     "Number": "Edm.String",
     "Name": "Edm.String",
-    "Description": "Edm.String",
-    "Title": "Edm.String",
     "Version": "Edm.String",
     "Revision": "Edm.String",
     "VersionID": "Edm.String",
@@ -82,20 +83,28 @@ QUERY_PROPERTIES: dict[str, str] = {
     "CreatedBy": "Edm.String",
     "ModifiedBy": "Edm.String",
 }
+
+
+def query_properties(kind: EntityKind = DOCUMENT) -> dict[str, str]:
+    """What a query on ``kind``'s entity set reads: its writable properties and the common
+    ones (soft attributes are added by the caller, from the configuration)."""
+    return {**dict.fromkeys(kind.writable, "Edm.String"), **_COMMON_QUERY_PROPERTIES}
+
+
+#: The query properties of documents.
+QUERY_PROPERTIES = query_properties(DOCUMENT)
 #: Soft attributes (site-defined IBAs) a fresh mock knows; configurable.
 DEFAULT_SOFT_ATTRIBUTES = ("Department", "ExternalReference", "ReviewComment")
 
 MAX_STRING_LENGTH = 4000
-_OR_PREFIX = "OR:wt.doc.WTDocument:"
-_VR_PREFIX = "VR:wt.doc.WTDocument:"
 
 
-def object_id(oid: int) -> str:
-    return f"{_OR_PREFIX}{oid}"
+def object_id(oid: int, kind: EntityKind = DOCUMENT) -> str:
+    return kind.object_ref(oid)
 
 
-def version_id(vid: int) -> str:
-    return f"{_VR_PREFIX}{vid}"
+def version_id(vid: int, kind: EntityKind = DOCUMENT) -> str:
+    return kind.version_ref(vid)
 
 
 def _to_the_second(seconds: float) -> dt.datetime:
@@ -110,7 +119,14 @@ def format_timestamp(seconds: float, utc_offset_minutes: int = 0) -> str:
 
 @dataclass(slots=True)
 class Document:
-    """One document object: an original, or the working copy of a checked-out original."""
+    """One versioned object (a document or a part, by ``kind``): the latest iteration of an
+    original, the working copy of a checked-out original, or a past iteration kept read-only.
+
+    ``oid`` is the object id of the family (what the store indexes, queues and background
+    streams hang on); ``ref`` is the object id this iteration answers to in its ``OR:``. They
+    are the same until a new iteration gets its own ``OR:`` (profiles with
+    ``per_iteration_ids``).
+    """
 
     oid: int
     vid: int
@@ -119,9 +135,13 @@ class Document:
     created_on: float
     created_by: str
     stamp: int
-    description: str | None = None
-    title: str | None = None
+    #: The kind's writable properties and the soft attributes, by name.
     attributes: dict[str, Scalar] = field(default_factory=dict)
+    kind: EntityKind = DOCUMENT
+    #: The object id of this iteration's ``OR:`` reference; 0 means ``oid``.
+    ref: int = 0
+    #: False on a past iteration (kept read-only, reached by its own ``OR:`` only).
+    latest: bool = True
     revision: str = "A"
     iteration: int = 1
     state: str = "INWORK"
@@ -141,7 +161,34 @@ class Document:
 
     @property
     def id(self) -> str:
-        return object_id(self.oid)
+        return self.kind.object_ref(self.ref or self.oid)
+
+    @property
+    def first_id(self) -> str:
+        """The ``OR:`` of the family's first iteration: the name the journal knows it by."""
+        return self.kind.object_ref(self.oid)
+
+    @property
+    def version_id(self) -> str:
+        return self.kind.version_ref(self.vid)
+
+    @property
+    def description(self) -> str | None:
+        value = self.attributes.get("Description")
+        return None if value is None else str(value)
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self.attributes["Description"] = value
+
+    @property
+    def title(self) -> str | None:
+        value = self.attributes.get("Title")
+        return None if value is None else str(value)
+
+    @title.setter
+    def title(self, value: str | None) -> None:
+        self.attributes["Title"] = value
 
     @property
     def version(self) -> str:
@@ -166,18 +213,15 @@ class Document:
         self.last_modified = max(self.last_modified, when)
 
     def writable_values(self) -> dict[str, Scalar]:
-        values: dict[str, Scalar] = {"Description": self.description, "Title": self.title}
+        """The kind's writable properties, then the soft attributes this document has."""
+        values: dict[str, Scalar] = {name: self.attributes.get(name) for name in self.kind.writable}
         values.update(self.attributes)
         return values
 
     def apply(self, changes: Mapping[str, Scalar]) -> None:
         """Apply already-validated changes (see :func:`validate_changes`)."""
         for name, value in changes.items():
-            if name == "Description":
-                self.description = None if value is None else str(value)
-            elif name == "Title":
-                self.title = None if value is None else str(value)
-            elif name == "Name":
+            if name == "Name":
                 self.name = str(value)
             elif name == "Number":
                 self.number = str(value)
@@ -193,12 +237,11 @@ class Document:
             "ID": self.id,
             "Number": self.number,
             "Name": self.name,
-            "Description": self.description,
-            "Title": self.title,
+            **{name: self.attributes.get(name) for name in self.kind.writable},
             "Version": self.version,
             "Revision": self.revision,
-            "VersionID": version_id(self.vid),
-            "Latest": not self.is_working_copy,
+            "VersionID": self.version_id,
+            "Latest": self.latest and not self.is_working_copy,
             **state,
             "CheckoutState": self.checkout_state,
             "CreatedOn": timestamp(self.created_on),
@@ -211,7 +254,7 @@ class Document:
         return dataclasses.replace(self, attributes=dict(self.attributes))
 
     def query_values(self, soft_attributes: tuple[str, ...]) -> dict[str, object]:
-        """The values of :data:`QUERY_PROPERTIES` (and soft attributes), as a query compares
+        """The values of :func:`query_properties` (and soft attributes), as a query compares
         them: strings, booleans, and date-times (aware, to the second, as they are sent)."""
         state = {"State/Value": self.state, "State/Display": STATES.get(self.state, self.state)}
         values = self._values(state, _to_the_second)
@@ -235,6 +278,7 @@ def validate_changes(
     *,
     soft_attributes: tuple[str, ...],
     creating: bool = False,
+    kind: EntityKind = DOCUMENT,
 ) -> dict[str, Scalar]:
     """Check client-supplied properties and return them as a plain dict.
 
@@ -245,7 +289,7 @@ def validate_changes(
         raise BadRequest(
             f"The request body must be a JSON object of properties, not {type(changes).__name__}"
         )
-    known = (*WRITABLE, *CREATE_ONLY, *READ_ONLY, *soft_attributes)
+    known = (*kind.writable, *CREATE_ONLY, *READ_ONLY, *soft_attributes)
     result: dict[str, Scalar] = {}
     for name, value in changes.items():
         if not isinstance(name, str):
@@ -257,18 +301,20 @@ def validate_changes(
         if name in CREATE_ONLY and not creating:
             raise BadRequest(
                 f"Property '{name}' cannot be changed by PATCH; "
-                "use the action PTC.DocMgmt.UpdateCommonProperties",
+                f"use the action {kind.namespace}.UpdateCommonProperties",
                 code="ReadOnlyProperty",
             )
         if name not in known:
-            raise BadRequest(_unknown_property_message(name, known), code="UnknownProperty")
+            raise BadRequest(_unknown_property_message(name, known, kind), code="UnknownProperty")
         result[name] = _check_value(name, value, soft_attributes)
     if creating:
         name_value = result.get("Name")
         if not isinstance(name_value, str):
-            raise BadRequest("Property 'Name' is required to create a document")
+            raise BadRequest(f"Property 'Name' is required to create a {kind.name}")
         if not name_value.strip():
-            raise BadRequest(f"Property 'Name' is empty ({name_value!r}); a document needs a name")
+            raise BadRequest(
+                f"Property 'Name' is empty ({name_value!r}); a {kind.name} needs a name"
+            )
     return result
 
 
@@ -310,8 +356,8 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _unknown_property_message(name: str, known: tuple[str, ...]) -> str:
-    message = f"Unknown property '{name}' for type PTC.DocMgmt.Document"
+def _unknown_property_message(name: str, known: tuple[str, ...], kind: EntityKind) -> str:
+    message = f"Unknown property '{name}' for type {kind.qualified_type}"
     by_case = {k.lower(): k for k in known}
     suggestion = by_case.get(name.lower()) or next(
         iter(difflib.get_close_matches(name, known, n=1)), None

@@ -17,6 +17,7 @@ __all__ = [
     "InjectedFault",
     "MockError",
     "NotFound",
+    "NotLatestIteration",
     "PreconditionFailed",
     "PreconditionRequired",
     "Unauthorized",
@@ -85,6 +86,12 @@ class CheckedOut(Conflict):
     """The document is checked out by somebody else (or must be edited via its working copy)."""
 
     code = "CheckedOut"
+
+
+class NotLatestIteration(Conflict):
+    """A write to a past iteration's ``OR:``: only the latest iteration can change."""
+
+    code = "NotLatestIteration"
 
 
 class PreconditionFailed(WindchillError):

@@ -47,7 +47,7 @@ __all__ = [
 End = Literal["ok", "fail", "info"]
 #: Every kind of event: a client operation's ``invoke`` and its end, background work, and
 #: interventions (set-up included).
-EventType = Literal["invoke", "ok", "fail", "info", "background", "intervention"]
+EventType = Literal["invoke", "ok", "fail", "info", "background", "intervention", "rollback"]
 #: What a client asked for.
 ClientOp = Literal[
     "read",
@@ -100,8 +100,12 @@ class Event:
     op: Op
     process: str
     document: str | None = None
-    #: The key the client addressed, when it is not ``document`` (a working copy).
+    #: The key the client addressed, when it is not ``document`` (the object's first ``OR:``).
     target: str | None = None
+    #: What the key named, when not simply the object: ``working_copy``, ``past_iteration``
+    #: (an ``OR:`` a later iteration has replaced), ``latest`` (the latest iteration's own
+    #: ``OR:``) or ``version`` (its ``VR:``).
+    addressed: str | None = None
     op_id: int | None = None
     request: int | None = None
     if_match: str | None = None

@@ -46,6 +46,12 @@ class Profile:
     patch_returns_entity: bool
     #: Advertise ``Core.OptimisticConcurrency`` in ``$metadata``.
     advertise_optimistic_concurrency: bool
+    #: Each iteration has its own ``OR:`` (PTC-documented): a check-in or another user's
+    #: edit gives the object a new ID, and the old one names a read-only past iteration.
+    #: False: one ``ID`` for every iteration (the simplification of a generic OData service).
+    per_iteration_ids: bool = True
+    #: The status of a write to a past iteration's ``OR:`` (error code ``NotLatestIteration``).
+    past_iteration_status: int = 409
 
     def replace(self, **knobs: Any) -> Profile:
         """A copy with some knobs changed; unknown knob names are a :class:`MockError`."""
@@ -73,6 +79,8 @@ PROFILES: Mapping[str, Profile] = {
         honour_ignore_version_check=True,
         patch_returns_entity=True,
         advertise_optimistic_concurrency=False,
+        # The thread: "412 Precondition Failed means the version itself changed".
+        past_iteration_status=412,
     ),
     "odata": Profile(
         name="odata",
@@ -87,6 +95,7 @@ PROFILES: Mapping[str, Profile] = {
         honour_ignore_version_check=False,
         patch_returns_entity=False,
         advertise_optimistic_concurrency=True,
+        per_iteration_ids=False,
     ),
     "wrs": Profile(
         name="wrs",

@@ -55,6 +55,7 @@ from .errors import (
     InjectedFault,
     MockError,
     NotFound,
+    NotLatestIteration,
     WindchillError,
 )
 from .etag import ETag
@@ -83,10 +84,11 @@ from .journal import (
     is_flat_body,
     summarise_body,
 )
+from .kinds import DOCUMENT, EntityKind, kind_named
 from .profiles import Profile, profile_named
 from .store import DocumentStore
 
-__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "OpResult", "Repository", "WriteConditions"]
+__all__ = ["MODIFIED_BY_ANOTHER_PROCESS", "ChangeSet", "OpResult", "Repository", "WriteConditions"]
 
 
 _NO_CONDITIONS = WriteConditions()  # a write without any concurrency header
@@ -207,6 +209,8 @@ class Repository:
         self.journal = Journal(journal_limit, journal_limit_bytes)
         self.metrics = Metrics()
         self._initial_background = dict(background or {})
+        #: The change set in progress (only ever seen by the thread holding the lock).
+        self._transaction: _Transaction | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------ set-up
@@ -304,21 +308,27 @@ class Repository:
                 for p in demo_documents(count)
             ]
 
-    def add_document(self, properties: object, *, user: str = "wcadmin") -> str:
-        """Create a document as test set-up: no client request is counted or journalled.
+    def add_document(
+        self, properties: object, *, user: str = "wcadmin", kind: str | EntityKind = DOCUMENT
+    ) -> str:
+        """Create a document (or a part: ``kind="part"``) as test set-up: no client request
+        is counted or journalled.
 
         The journal gets one ``intervention`` event (op ``create``, process ``setup``) with
         the document's values, so a history checker knows what every field started as.
         """
         with self._lock:
             now = self._clock.now()
-            doc = self._new_document(self._creatable(properties), user=user, now=now)
+            kind = kind_named(kind)
+            doc = self._new_document(
+                self._creatable(properties, kind), user=user, now=now, kind=kind
+            )
             self._record(
                 now,
                 "intervention",
                 "create",
                 "setup",
-                document=doc.id,
+                document=doc.first_id,
                 etag_after=str(self._etag(doc)),
                 version=doc.version,
                 values=doc.writable_values(),
@@ -327,11 +337,16 @@ class Repository:
 
     # ------------------------------------------------------------------ queries
 
-    def ids(self) -> list[str]:
-        """The IDs of every original, in object id order."""
+    def ids(self, kind: str | EntityKind | None = None) -> list[str]:
+        """The IDs of every original (of ``kind`` if given), in object id order."""
+        wanted = None if kind is None else kind_named(kind)
         with self._lock:
             docs = list(self._store.docs.values())  # one quick copy: the rest needs no lock
-        return [doc.id for doc in sorted(docs, key=_oid) if not doc.is_working_copy]
+        return [
+            doc.id
+            for doc in sorted(docs, key=_oid)
+            if not doc.is_working_copy and wanted in (None, doc.kind)
+        ]
 
     def __len__(self) -> int:
         """Documents held, working copies included."""
@@ -339,11 +354,22 @@ class Repository:
             return len(self._store)
 
     def peek(self, key: str) -> dict[str, Any]:
-        """The server's truth for ``key`` now, without a journal entry or request count."""
+        """The server's truth for ``key`` now, without a journal entry or request count. A
+        past iteration's ``OR:`` gives the latest iteration: what the object holds now."""
+        with self._lock:
+            return self._entity(self._current(key))
+
+    def _current(self, key: str) -> Document:
+        """The object ``key`` names, brought up to date; the latest for a past iteration."""
+        doc = self._store.resolve(key)
+        self._materialise(self._store.family_oid(doc), self._clock.now())
+        return self._store.docs[doc.oid] if not doc.latest else self._store.resolve(key)
+
+    def latest_id(self, key: str) -> str:
+        """The ``ID`` of the latest iteration of the object ``key`` names (any of its keys)."""
         with self._lock:
             doc = self._store.resolve(key)
-            self._materialise(self._store.family_oid(doc), self._clock.now())
-            return self._entity(self._store.resolve(key))
+            return self._store.docs[self._store.family_oid(doc)].id
 
     def snapshot(self, key: str) -> tuple[dict[str, Any], str]:
         """``peek`` and ``current_etag`` together, read under one lock: they always agree."""
@@ -352,9 +378,7 @@ class Repository:
 
     def current_etag(self, key: str) -> str:
         with self._lock:
-            doc = self._store.resolve(key)
-            self._materialise(self._store.family_oid(doc), self._clock.now())
-            return str(self._etag(self._store.resolve(key)))
+            return str(self._etag(self._current(key)))
 
     def query(
         self,
@@ -366,6 +390,7 @@ class Repository:
         skip: int = 0,
         top: int | None = None,
         current: bool = False,
+        kind: str | EntityKind = DOCUMENT,
     ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
         """The documents (working copies included) that ``matches`` accepts, ordered by
         ``orderby`` (property paths of :data:`~.documents.QUERY_PROPERTIES`, each ascending or
@@ -384,18 +409,19 @@ class Repository:
         never wait long behind a scan. A document changed meanwhile is judged as it was when
         its chunk was read (OData promises no snapshot of a whole collection).
         """
+        kind = kind_named(kind)
         wanted = list(filters)
         if wanted:
             matches = _all_equal(wanted, matches)
             number = number or next((v for name, v in wanted if name == "Number"), None)
         if matches is None and not orderby:
             with self._lock:
-                page = self._store.page(skip, top)
-                return self._rows(page), len(self._store)
+                page = self._store.page(skip, top, kind)
+                return self._rows(page), self._store.count(kind)
         accept = matches if matches is not None else _anything
         keys = [path for path, _ in orderby]
         while True:  # once more if a reset swapped the store in the middle
-            scanned = self._scan(accept, keys, number, current=current)
+            scanned = self._scan(accept, keys, number, current=current, kind=kind)
             if scanned is None:
                 continue
             found, found_in = scanned
@@ -415,6 +441,7 @@ class Repository:
         number: str | None,
         *,
         current: bool,
+        kind: EntityKind,
     ) -> tuple[list[tuple[list[object], int]], DocumentStore] | None:
         """The accepted documents as (sort values, object id), and the store they are from;
         None if a reset swapped the store while the scan let go of the lock."""
@@ -425,14 +452,15 @@ class Repository:
             # an intervention pending are touched.
             self._materialise_due_interventions(self._clock.now())
             if number is not None:
-                return self._judge(store.with_number(number), accept, keys, current), store
+                same_number = store.with_number(number, kind)
+                return self._judge(same_number, accept, keys, current), store
         found: list[tuple[list[object], int]] = []
         cursor = None
         while True:
             with self._lock:
                 if self._store is not store:
                     return None
-                chunk = store.after(cursor, _SCAN_CHUNK)
+                chunk = store.after(cursor, _SCAN_CHUNK, kind)
                 found += self._judge(chunk, accept, keys, current)
             if len(chunk) < _SCAN_CHUNK:
                 return found, store
@@ -467,18 +495,25 @@ class Repository:
 
     # ------------------------------------------------------------------ client operations
 
-    def create(self, properties: object, *, user: str) -> OpResult:
+    def create(
+        self, properties: object, *, user: str, kind: str | EntityKind = DOCUMENT
+    ) -> OpResult:
+        kind = kind_named(kind)
         with self._lock:
             now = self._clock.now()
             journal = _OpRecorder(self, "create", user, self.journal.next_op_id(), None)
             journal.invoke(now, changes=_as_dict(properties))
             try:
-                doc = self._new_document(self._creatable(properties), user=user, now=now)
+                doc = self._new_document(
+                    self._creatable(properties, kind), user=user, now=now, kind=kind
+                )
             except WindchillError as error:
                 journal.fail(now, error)
                 raise
-            journal.about(doc.id)
+            journal.about(doc.first_id)
             journal.succeed(now, doc)
+            if self._transaction is not None:
+                self._transaction.applied(journal.op_id, "create", user, doc.oid, doc.first_id)
             return self._result(doc)
 
     def read(
@@ -488,6 +523,7 @@ class Repository:
         user: str,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """GET, conditional where the profile sends ETags: ``If-Match`` that does not match is
         412, ``If-None-Match`` that matches answers 304 (``OpResult.not_modified``)."""
@@ -502,7 +538,13 @@ class Repository:
             return doc
 
         result = self._client_op(
-            "read", key, user, body, if_match=if_match, status=lambda: 304 if unmodified else 200
+            "read",
+            key,
+            user,
+            body,
+            if_match=if_match,
+            status=lambda: 304 if unmodified else 200,
+            kind=kind,
         )
         return replace(result, not_modified=unmodified)
 
@@ -513,6 +555,7 @@ class Repository:
         *,
         user: str,
         conditions: WriteConditions = _NO_CONDITIONS,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """PATCH: validate, check the concurrency rules of the profile, apply.
 
@@ -522,7 +565,7 @@ class Repository:
         """
 
         def body(doc: Document, now: float) -> Document:
-            values = validate_changes(changes, soft_attributes=self.soft_attributes)
+            values = validate_changes(changes, soft_attributes=self.soft_attributes, kind=doc.kind)
             self._check_writable(doc, user)
             self._check_preconditions(doc, conditions, now)
             if not values:
@@ -534,11 +577,22 @@ class Repository:
             return doc
 
         return self._client_op(
-            "update", key, user, body, changes=_as_dict(changes), if_match=conditions.if_match
+            "update",
+            key,
+            user,
+            body,
+            changes=_as_dict(changes),
+            if_match=conditions.if_match,
+            kind=kind,
         )
 
     def delete(
-        self, key: str, *, user: str, conditions: WriteConditions = _NO_CONDITIONS
+        self,
+        key: str,
+        *,
+        user: str,
+        conditions: WriteConditions = _NO_CONDITIONS,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         def body(doc: Document, now: float) -> None:
             if doc.is_working_copy:
@@ -549,10 +603,16 @@ class Repository:
             self._check_preconditions(doc, conditions, now)
             self._remove(doc)
 
-        return self._client_op("delete", key, user, body, if_match=conditions.if_match)
+        return self._client_op("delete", key, user, body, if_match=conditions.if_match, kind=kind)
 
     def check_out(
-        self, key: str, *, user: str, note: str | None = None, if_match: str | None = None
+        self,
+        key: str,
+        *,
+        user: str,
+        note: str | None = None,
+        if_match: str | None = None,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """Check out an original; the result is its new working copy.
 
@@ -567,7 +627,7 @@ class Repository:
             check_action(self.profile, self._etag(doc), if_match)
             return self._check_out(doc, user, note, now)
 
-        return self._client_op("check_out", key, user, body, if_match=if_match)
+        return self._client_op("check_out", key, user, body, if_match=if_match, kind=kind)
 
     def check_in(
         self,
@@ -577,6 +637,7 @@ class Repository:
         note: str | None = None,
         keep_checked_out: bool = False,
         if_match: str | None = None,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """Check in (given the original or its working copy): makes the next iteration.
         ``if_match`` is compared with the ETag of the document the key names."""
@@ -589,19 +650,32 @@ class Repository:
                 self._check_out(original, user, note, now)
             return original
 
-        return self._client_op("check_in", key, user, body, if_match=if_match)
+        return self._client_op("check_in", key, user, body, if_match=if_match, kind=kind)
 
-    def undo_check_out(self, key: str, *, user: str, if_match: str | None = None) -> OpResult:
+    def undo_check_out(
+        self,
+        key: str,
+        *,
+        user: str,
+        if_match: str | None = None,
+        kind: str | EntityKind | None = None,
+    ) -> OpResult:
         def body(doc: Document, now: float) -> Document:
             original = self._checked_out_by_you(doc, user)
             check_action(self.profile, self._etag(doc), if_match)
             self._undo_check_out(original, now)
             return original
 
-        return self._client_op("undo_check_out", key, user, body, if_match=if_match)
+        return self._client_op("undo_check_out", key, user, body, if_match=if_match, kind=kind)
 
     def update_common_properties(
-        self, key: str, values: object, *, user: str, if_match: str | None = None
+        self,
+        key: str,
+        values: object,
+        *,
+        user: str,
+        if_match: str | None = None,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """``PTC.DocMgmt.UpdateCommonProperties``: change Name and/or Number.
 
@@ -630,8 +704,11 @@ class Repository:
                 )
             check_action(self.profile, self._etag(doc), if_match)
             number = checked.get("Number")
-            if number is not None and self._store.number_taken(str(number), by_other_than=doc.oid):
-                raise Conflict(f"A document with number {number} already exists")
+            taken = number is not None and self._store.number_taken(
+                str(number), by_other_than=doc.oid, kind=doc.kind
+            )
+            if taken:
+                raise Conflict(f"A {doc.kind.name} with number {number} already exists")
             doc.apply({k: v for k, v in checked.items() if k in values and k != "Number"})
             if number is not None:
                 self._store.renumber(doc, str(number))
@@ -646,7 +723,66 @@ class Repository:
             body,
             changes=_as_dict(values),
             if_match=if_match,
+            kind=kind,
         )
+
+    # ------------------------------------------------------------------ change sets
+
+    @contextlib.contextmanager
+    def change_set(self) -> Iterator[ChangeSet]:
+        """Run the operations of a ``$batch`` change set atomically.
+
+        The lock is held from start to end, so no other request sees a change set half
+        done. Operations inside run as usual (counted, with their interventions and
+        background arrivals, journalled); :meth:`ChangeSet.roll_back` then puts every
+        object they changed back as it was before the change set, forgets what they
+        created, and journals a ``rollback`` event for each operation it undid. What other
+        processes did meanwhile (background work, interventions that fired) stays done.
+        An exception inside rolls back too.
+        """
+        with self._lock:
+            if self._transaction is not None:
+                raise MockError("change sets do not nest")
+            transaction = _Transaction(self._store)
+            self._transaction = transaction
+            handle = ChangeSet(self, transaction)
+            try:
+                yield handle
+            except BaseException:
+                if not handle.rolled_back:
+                    handle.roll_back("the change set was interrupted")
+                raise
+            finally:
+                self._transaction = None
+            for commit in transaction.on_commit:
+                commit()
+
+    def _roll_back(self, transaction: _Transaction, reason: str) -> list[int]:
+        for saved in reversed(transaction.saves):
+            self._store.restore(saved)
+        self._store.restore(transaction.start)
+        now = self._clock.now()
+        undone = []
+        for op_id, op, user, family_oid in transaction.ops:
+            doc = self._store.docs.get(family_oid)
+            fields: dict[str, Any] = {"document": transaction.documents[op_id]}
+            if doc is not None:
+                fields.update(
+                    etag_after=str(self._etag(doc)),
+                    version=doc.version,
+                    values=doc.writable_values(),
+                )
+            self._record(
+                now,
+                "rollback",
+                op,
+                user,
+                op_id=op_id,
+                message=f"rolled back: {reason}",
+                **fields,
+            )
+            undone.append(op_id)
+        return undone
 
     # ------------------------------------------------------------------ interventions
 
@@ -660,9 +796,10 @@ class Repository:
         action = intervention.action
         with self._lock:
             doc = self._store.resolve(intervention.document)
+            doc = self._store.docs[doc.oid] if not doc.latest else doc
             if doc.is_working_copy:
                 raise MockError(f"{doc.id} is a working copy; target the original document")
-            self._validate_action(action)
+            self._validate_action(action, doc.kind)
             queue = self._store.queue(doc.oid)
             now = self._clock.now()
             if intervention.before_request is not None and intervention.before_request <= (
@@ -714,11 +851,11 @@ class Repository:
         with self._lock:
             return self._store.request_count(self._store.family_oid(self._store.resolve(key)))
 
-    def _validate_action(self, action: Action) -> None:
+    def _validate_action(self, action: Action, kind: EntityKind) -> None:
         changes = getattr(action, "changes", None)  # the actions that edit values
         if changes:
             try:
-                validate_changes(changes, soft_attributes=self.soft_attributes)
+                validate_changes(changes, soft_attributes=self.soft_attributes, kind=kind)
             except BadRequest as error:
                 raise MockError(f"{action.kind}: {error.message}") from None
 
@@ -734,6 +871,7 @@ class Repository:
         changes: dict[str, Any] | None = None,
         if_match: str | None = None,
         status: Callable[[], int] | None = None,
+        kind: str | EntityKind | None = None,
     ) -> OpResult:
         """Run one client operation under the store lock, journalled as invoke → outcome.
 
@@ -746,8 +884,9 @@ class Repository:
         try:
             now = self._clock.now()
             journal = _OpRecorder(self, op, user, self.journal.next_op_id(), key)
+            wanted = None if kind is None else kind_named(kind)
             try:
-                doc = self._store.resolve(key)
+                doc = self._store.resolve(key, wanted)
             except NotFound as error:
                 journal.invoke(now, if_match=if_match, changes=changes)
                 journal.fail(now, error)
@@ -756,11 +895,12 @@ class Repository:
             request = self._store.queue(family_oid).count_request()
             shaping = self._take_request_actions(family_oid, request, now)
             self._materialise(family_oid, now)
-            doc_id = self._store.docs[family_oid].id
-            journal.about(doc_id, request)
+            family = self._store.docs[family_oid]
+            journal.about(family.first_id, request)
             journal.invoke(
                 now,
-                target=None if key == doc_id else key,
+                target=None if key == family.first_id else key,
+                addressed=_addressed(key, doc, family),
                 if_match=if_match,
                 changes=changes,
                 etag_before=self._etag_of_key(key),
@@ -778,18 +918,34 @@ class Repository:
             try:
                 if fault is not None:
                     raise _fault_error(fault)
+                target = self._store.resolve(key)
+                if not target.latest and op != "read":
+                    raise self._not_latest(target)
+                if self._transaction is not None:
+                    self._transaction.before_change(family_oid, journal.op_id)
                 # Every body validates before it changes anything: a rejection changes nothing.
-                result_doc = body(self._store.resolve(key), now)
+                result_doc = body(target, now)
             except WindchillError as error:
                 journal.fail(now, error, etag_after=self._etag_of_key(key))
                 raise
             lost = any(isinstance(a, LoseResponse) for a in shaping)
             journal.succeed(now, result_doc, lost=lost, status=None if status is None else status())
+            if self._transaction is not None and op != "read":
+                self._transaction.applied(journal.op_id, op, user, family_oid, family.first_id)
             if result_doc is None:
                 return OpResult(None, None, lost=lost)
             return self._result(result_doc, lost=lost)
         finally:
             self._lock.release()
+
+    def _not_latest(self, past: Document) -> NotLatestIteration:
+        latest = self._store.docs[past.oid]
+        return NotLatestIteration(
+            f"{past.id} is iteration {past.version}, not the latest: {latest.version} is "
+            f"{latest.id}. Only the latest iteration can change; read the object through its "
+            f"VersionID {past.version_id}, which names the latest, and apply the change there",
+            status=self.profile.past_iteration_status,
+        )
 
     def _check_writable(self, doc: Document, user: str) -> None:
         if doc.is_working_copy:
@@ -830,12 +986,14 @@ class Repository:
 
     # ------------------------------------------------------------------ internals: state
 
-    def _creatable(self, properties: object) -> dict[str, Scalar]:
-        """Validate the properties of a new document; its Number must be unused."""
-        values = validate_changes(properties, soft_attributes=self.soft_attributes, creating=True)
+    def _creatable(self, properties: object, kind: EntityKind) -> dict[str, Scalar]:
+        """Validate the properties of a new object; its Number must be unused by its kind."""
+        values = validate_changes(
+            properties, soft_attributes=self.soft_attributes, creating=True, kind=kind
+        )
         number = values.get("Number")
-        if number is not None and self._store.number_taken(str(number)):
-            raise Conflict(f"A document with number {number} already exists")
+        if number is not None and self._store.number_taken(str(number), kind=kind):
+            raise Conflict(f"A {kind.name} with number {number} already exists")
         return values
 
     def _new_document(
@@ -845,11 +1003,12 @@ class Repository:
         user: str,
         now: float,
         store: DocumentStore | None = None,
+        kind: EntityKind = DOCUMENT,
     ) -> Document:
         store = self._store if store is None else store
         oid = store.allocate()
         chosen = values.get("Number")
-        number = str(chosen) if chosen is not None else _automatic_number(store, oid)
+        number = str(chosen) if chosen is not None else _automatic_number(store, oid, kind)
         doc = Document(
             oid=oid,
             vid=store.allocate(),
@@ -859,6 +1018,7 @@ class Repository:
             created_by=user,
             modified_by=user,
             stamp=0,
+            kind=kind,
         )
         doc.apply({k: v for k, v in values.items() if k not in ("Name", "Number")})
         doc.touch(now)
@@ -868,7 +1028,7 @@ class Repository:
     def _check_out(self, doc: Document, user: str, note: str | None, now: float) -> Document:
         doc.touch(now)
         working = doc.copy()
-        working.oid = self._store.allocate()
+        working.oid, working.ref = self._store.allocate(), 0  # its own OR:
         working.working_copy_of = doc.oid
         working.checked_out_by = None
         working.working_copy = None
@@ -883,15 +1043,20 @@ class Repository:
         return working
 
     def _check_in(self, original: Document, user: str, now: float) -> None:
+        """The working copy becomes the next iteration; where iterations have their own
+        ``OR:``, it keeps the working copy's (as in Windchill) and the old one names the
+        checked-in iteration before."""
         assert original.working_copy is not None
         working = self._store.docs[original.working_copy]
-        original.description = working.description
-        original.title = working.title
+        if self.profile.per_iteration_ids:
+            self._store.keep_past_iteration(original)
         original.attributes = dict(working.attributes)
         original.update_token = working.update_token
         original.iteration += 1
         original.modified_by = user
         self._drop_working_copy(original)
+        if self.profile.per_iteration_ids:
+            self._store.rekey(original, working.oid)
         original.touch(now)
 
     def _undo_check_out(self, original: Document, now: float) -> None:
@@ -909,7 +1074,10 @@ class Repository:
         if doc.working_copy is not None:
             self._drop_working_copy(doc)
         self._store.discard(doc.oid)
-        self._background.forget(doc.oid)
+        if self._transaction is not None:  # a rollback brings it back, with its arrivals
+            self._transaction.on_commit.append(lambda: self._background.forget(doc.oid))
+        else:
+            self._background.forget(doc.oid)
 
     # ------------------------------------------------------------------ internals: time
 
@@ -967,7 +1135,7 @@ class Repository:
             "background",
             "micro_update",
             arrival.source,
-            document=doc.id,
+            document=doc.first_id,
             etag_after=str(self._etag(doc)),
             version=doc.version,
             duration=arrival.duration,
@@ -1017,13 +1185,24 @@ class Repository:
                 f"{doc.id} is checked out by {doc.checked_out_by}: a concurrent edit needs "
                 "it checked in"
             )
-        values = validate_changes(action.changes, soft_attributes=self.soft_attributes)
+        values = validate_changes(
+            action.changes, soft_attributes=self.soft_attributes, kind=doc.kind
+        )
+        self._next_iteration(doc, values, action.user, when)
+        return values
+
+    def _next_iteration(
+        self, doc: Document, values: Mapping[str, Scalar], user: str, when: float
+    ) -> None:
+        """Another user's edit, checked in at once: a new iteration holding ``values``."""
+        if self.profile.per_iteration_ids:
+            self._store.keep_past_iteration(doc)
+            self._store.rekey(doc, self._store.allocate())
         doc.apply(values)
         doc.iteration += 1
-        doc.modified_by = action.user
+        doc.modified_by = user
         doc.update_token = None
         doc.touch(when)
-        return values
 
     def _check_out_by(self, doc: Document, action: CheckOutBy, when: float) -> None:
         if doc.checked_out_by is not None:
@@ -1033,7 +1212,9 @@ class Repository:
     def _check_in_by(self, doc: Document, action: CheckInBy, when: float) -> Mapping[str, Any]:
         self._require_checked_out_by(doc, action.user)
         assert doc.working_copy is not None
-        values = validate_changes(action.changes or {}, soft_attributes=self.soft_attributes)
+        values = validate_changes(
+            action.changes or {}, soft_attributes=self.soft_attributes, kind=doc.kind
+        )
         self._store.docs[doc.working_copy].apply(values)
         self._check_in(doc, action.user, when)
         return values
@@ -1054,7 +1235,7 @@ class Repository:
             "intervention",
             action.kind,
             _actor(action),
-            document=doc.id,
+            document=doc.first_id,
             etag_after=str(self._etag(doc)),
             version=doc.version,
             **fields,
@@ -1097,6 +1278,7 @@ class _OpRecorder:
         self, repository: Repository, op: ClientOp, user: str, op_id: int, document: str | None
     ) -> None:
         self._repository, self._op, self._user = repository, op, user
+        self.op_id = op_id
         self._fields: dict[str, Any] = {"op_id": op_id}
         self._invoke: Event | None = None
         if document is not None:
@@ -1143,6 +1325,48 @@ class _OpRecorder:
 
     def _write(self, now: float, type_: EventType, **fields: Any) -> Event:
         return self._repository._record(now, type_, self._op, self._user, **self._fields, **fields)
+
+
+class _Transaction:
+    """What a change set changed, to put back: copies of each family before its first
+    change, and the store's next object id at the start (what was created after goes)."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+        self.start = store.save((), queues=False)
+        self.saves: list[Any] = []
+        self._saved: set[int] = set()
+        #: (op id, op, user, family) of every operation that changed something.
+        self.ops: list[tuple[int, ClientOp, str, int]] = []
+        self.documents: dict[int, str] = {}
+        #: Work that only a commit may do (forgetting a deleted object's background streams).
+        self.on_commit: list[Callable[[], None]] = []
+
+    def before_change(self, family_oid: int, op_id: int) -> None:
+        if family_oid not in self._saved:
+            self._saved.add(family_oid)
+            self.saves.append(self._store.save([family_oid], queues=False))
+
+    def applied(self, op_id: int, op: ClientOp, user: str, family_oid: int, document: str) -> None:
+        self.ops.append((op_id, op, user, family_oid))
+        self.documents[op_id] = document
+
+
+class ChangeSet:
+    """The handle of a change set in progress (see :meth:`Repository.change_set`)."""
+
+    def __init__(self, repository: Repository, transaction: _Transaction) -> None:
+        self._repository = repository
+        self._transaction = transaction
+        self.rolled_back = False
+
+    def roll_back(self, reason: str) -> list[int]:
+        """Undo every change of the change set so far; returns the op ids undone."""
+        if self.rolled_back:
+            raise MockError("this change set was rolled back already")
+        self.rolled_back = True
+        self._transaction.on_commit.clear()
+        return self._repository._roll_back(self._transaction, reason)
 
 
 _StateAction = Callable[
@@ -1213,10 +1437,10 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _automatic_number(store: DocumentStore, oid: int) -> str:
+def _automatic_number(store: DocumentStore, oid: int, kind: EntityKind) -> str:
     """The object id as ten digits, or (taken by a client already) with a suffix."""
     number, suffix = f"{oid:010d}", 1
-    while store.number_taken(number):
+    while store.number_taken(number, kind=kind):
         suffix += 1
         number = f"{oid:010d}-{suffix}"
     return number
@@ -1251,3 +1475,16 @@ def _sort_key(value: object) -> tuple[bool, Any]:
 
 def _as_dict(value: object) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, Mapping) else None
+
+
+def _addressed(key: str, doc: Document, family: Document) -> str | None:
+    """What the key of a client operation named, when it is not the family's first ``OR:``:
+    a ``working_copy``, a ``past_iteration``, the ``latest`` iteration by its own ``OR:``, or
+    the ``version`` (``VR:``) reference."""
+    if key == family.first_id:
+        return None if doc.latest else "past_iteration"
+    if doc.is_working_copy:
+        return "working_copy"
+    if not doc.latest:
+        return "past_iteration"
+    return "version" if key == doc.version_id else "latest"

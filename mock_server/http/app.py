@@ -9,6 +9,7 @@ from flask import Flask, Response, current_app, request
 from ..config import MockConfig
 from ..core.clock import Clock, SystemClock
 from . import admin, odata
+from . import batch as _batch  # noqa: F401  (adds the $batch route to odata's blueprint)
 from .errors import register_error_handlers
 from .state import EXTENSION, MockState, state
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from ..core.documents import READ_ONLY
+from ..core.kinds import DOCUMENT, KINDS, EntityKind
 from ..core.profiles import Profile
 
-__all__ = ["DOMAINS", "docmgmt_metadata", "ptc_metadata"]
+__all__ = ["DOMAINS", "docmgmt_metadata", "domain_metadata", "ptc_metadata"]
 
 #: Domain → entity sets it serves.
-DOMAINS: dict[str, tuple[str, ...]] = {"DocMgmt": ("Documents",), "PTC": ()}
+DOMAINS: dict[str, tuple[str, ...]] = {
+    **{kind.domain: (kind.entity_set,) for kind in KINDS.values()},
+    "PTC": (),
+}
 
+#: String properties every kind has, after ID, Number, Name and its writable ones.
 _STRING_PROPERTIES = (
-    "ID",
-    "Number",
-    "Name",
-    "Description",
-    "Title",
     "Version",
     "Revision",
     "VersionID",
@@ -48,7 +48,7 @@ def _property(name: str, type_: str, facets: str = "") -> str:
     )
 
 
-def _annotations() -> str:
+def _annotations(kind: EntityKind) -> str:
     """What the mock does and does not support, in the Core and Capabilities vocabularies, so
     that tools reading ``$metadata`` (an OpenAPI converter, a client generator) promise no
     more than the mock does."""
@@ -79,25 +79,43 @@ def _annotations() -> str:
         '<Annotation Term="Capabilities.TopSupported" Bool="true"/>'
         '<Annotation Term="Capabilities.SkipSupported" Bool="true"/>'
     )
-    properties = '<Annotations Target="PTC.DocMgmt.Document/ID">' + (
+    entity_type, container = kind.qualified_type, f"{kind.namespace}.Windchill"
+    properties = f'<Annotations Target="{entity_type}/ID">' + (
         '<Annotation Term="Core.Computed" Bool="true"/></Annotations>'
     )
     properties += "".join(
-        f'<Annotations Target="PTC.DocMgmt.Document/{name}">'
+        f'<Annotations Target="{entity_type}/{name}">'
         '<Annotation Term="Core.Immutable" Bool="true"/></Annotations>'
         for name in _IMMUTABLE
     )
+    batch = (
+        '<Annotation Term="Capabilities.BatchSupported" Bool="true"/>'
+        '<Annotation Term="Capabilities.BatchSupport"><Record>'
+        '<PropertyValue Property="Supported" Bool="true"/>'
+        '<PropertyValue Property="ContinueOnErrorSupported" Bool="false"/>'
+        '<PropertyValue Property="ReferencesInRequestBodiesSupported" Bool="false"/>'
+        '<PropertyValue Property="ReferencesAcrossChangeSetsSupported" Bool="false"/>'
+        '<PropertyValue Property="EtagReferencesSupported" Bool="false"/>'
+        '<PropertyValue Property="SupportedFormats"><Collection>'
+        "<String>multipart/mixed</String><String>application/json</String>"
+        "</Collection></PropertyValue></Record></Annotation>"
+    )
     return (
         f"{properties}"
-        f'<Annotations Target="PTC.DocMgmt.Windchill/Documents">{documents}</Annotations>'
-        '<Annotations Target="PTC.DocMgmt.Windchill">'
-        '<Annotation Term="Capabilities.BatchSupported" Bool="false"/></Annotations>'
+        f'<Annotations Target="{container}/{kind.entity_set}">{documents}</Annotations>'
+        f'<Annotations Target="{container}">{batch}</Annotations>'
     )
 
 
 def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
+    """The ``$metadata`` of the document domain."""
+    return domain_metadata(profile, soft_attributes, DOCUMENT)
+
+
+def domain_metadata(profile: Profile, soft_attributes: tuple[str, ...], kind: EntityKind) -> str:
+    """The ``$metadata`` of ``kind``'s domain: its entity type, set and bound actions."""
     props = []
-    for name in _STRING_PROPERTIES:
+    for name in ("ID", "Number", "Name", *kind.writable, *_STRING_PROPERTIES):
         nullable = "false" if name in ("ID", "Number", "Name") else "true"
         props.append(_property(name, "Edm.String", f' Nullable="{nullable}"'))
     props.append(_property("Latest", "Edm.Boolean"))
@@ -115,9 +133,9 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         f'<Action Name="{name}" IsBound="true">'
         # The binding parameter's name is free in CSDL; "bindingParameter" is what OData
         # clients (python-odata) look for to attach a bound action to its entity.
-        '<Parameter Name="bindingParameter" Type="PTC.DocMgmt.Document" Nullable="false"/>'
+        f'<Parameter Name="bindingParameter" Type="{kind.qualified_type}" Nullable="false"/>'
         f"{params}"
-        '<ReturnType Type="PTC.DocMgmt.Document"/></Action>'
+        f'<ReturnType Type="{kind.qualified_type}"/></Action>'
         for name, params in (
             ("CheckOut", '<Parameter Name="CheckOutNote" Type="Edm.String"/>'),
             (
@@ -145,14 +163,14 @@ def docmgmt_metadata(profile: Profile, soft_attributes: tuple[str, ...]) -> str:
         '<edmx:Include Namespace="Org.OData.Capabilities.V1" Alias="Capabilities"/>'
         "</edmx:Reference>"
         "<edmx:DataServices>"
-        '<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="PTC.DocMgmt">'
-        '<EntityType Name="Document"><Key><PropertyRef Name="ID"/></Key>'
+        f'<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="{kind.namespace}">'
+        f'<EntityType Name="{kind.type_name}"><Key><PropertyRef Name="ID"/></Key>'
         f"{''.join(props)}</EntityType>"
         f"{actions}"
         '<EntityContainer Name="Windchill">'
-        f'<EntitySet Name="Documents" EntityType="PTC.DocMgmt.Document">{concurrency}'
+        f'<EntitySet Name="{kind.entity_set}" EntityType="{kind.qualified_type}">{concurrency}'
         "</EntitySet>"
-        f"</EntityContainer>{_annotations()}</Schema></edmx:DataServices></edmx:Edmx>"
+        f"</EntityContainer>{_annotations(kind)}</Schema></edmx:DataServices></edmx:Edmx>"
     )
 
 

@@ -17,12 +17,13 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.routing import BaseConverter
 
-from ..core.documents import CREATE_ONLY, QUERY_PROPERTIES, READ_ONLY, WRITABLE, check_text
+from ..core.documents import CREATE_ONLY, READ_ONLY, check_text, query_properties
 from ..core.errors import BadRequest, NotFound, WindchillError
 from ..core.journal import LOST_RESPONSE_ENVIRON
+from ..core.kinds import KINDS, EntityKind, kind_of_key
 from ..core.repository import OpResult, WriteConditions
 from . import jsonbody
-from .metadata import DOMAINS, docmgmt_metadata, ptc_metadata
+from .metadata import DOMAINS, domain_metadata, ptc_metadata
 from .query import CollectionQuery, parse_collection_query, parse_max_page_size, parse_select
 from .security import SESSION_COOKIE, authenticate, check_csrf, current_user
 from .state import state
@@ -62,31 +63,46 @@ def register_converters(app: Flask) -> None:
 def route(
     rule: str, methods: list[str]
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """Register ``rule`` under the service root, with and without a ``/vN`` version segment."""
+    """Register ``rule`` under the service root, with and without a ``/vN`` version segment.
+
+    In a rule, ``{set}`` stands for each kind's entity set (``DocMgmt/Documents``,
+    ``ProdMgmt/Parts``), ``{domain}`` for its domain and ``{ns}`` for its namespace
+    (``PTC.DocMgmt``): the view is then registered once per kind and given the kind's name
+    as ``kind``."""
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
         endpoint = view.__name__
-        blueprint.add_url_rule(
-            f"{ROOT}{rule}",
-            endpoint,
-            view,
-            methods=methods,
-            defaults={"version": None},
-            strict_slashes=False,
-        )
-        blueprint.add_url_rule(
-            f"{ROOT}/<odata_version:version>{rule}",
-            endpoint,
-            view,
-            methods=methods,
-            strict_slashes=False,
-        )
+        per_kind = any(f"{{{name}}}" in rule for name in ("set", "domain", "ns"))
+        for kind in KINDS.values() if per_kind else (None,):
+            concrete, defaults = rule, {}
+            if kind is not None:
+                concrete = rule.replace("{set}", f"{kind.domain}/{kind.entity_set}")
+                concrete = concrete.replace("{ns}", kind.namespace)
+                concrete = concrete.replace("{domain}", kind.domain)
+                defaults = {"kind": kind.name}
+            blueprint.add_url_rule(
+                f"{ROOT}{concrete}",
+                endpoint,
+                view,
+                methods=methods,
+                defaults={"version": None, **defaults},
+                strict_slashes=False,
+            )
+            options: dict[str, Any] = {"defaults": defaults} if defaults else {}
+            blueprint.add_url_rule(
+                f"{ROOT}/<odata_version:version>{concrete}",
+                endpoint,
+                view,
+                methods=methods,
+                strict_slashes=False,
+                **options,
+            )
         return view
 
     return decorator
 
 
-#: The longest document key the mock looks up (``OR:wt.doc.WTDocument:164057`` is 26): a
+#: The longest object key the mock looks up (``OR:wt.doc.WTDocument:164057`` is 26): a
 #: longer one is refused before it reaches the store, the journal or an error message.
 MAX_KEY_CHARS = 256
 
@@ -105,7 +121,21 @@ def _guard() -> None:
     _check_accept()
     key = (request.view_args or {}).get("key")
     if isinstance(key, str) and len(key) > MAX_KEY_CHARS:
-        raise BadRequest(f"A document key is at most {MAX_KEY_CHARS} characters, got {len(key)}")
+        raise BadRequest(f"A key is at most {MAX_KEY_CHARS} characters, got {len(key)}")
+    kind = (request.view_args or {}).get("kind")
+    if isinstance(key, str) and isinstance(kind, str):
+        _check_key_kind(key, KINDS[kind])
+
+
+def _check_key_kind(key: str, kind: EntityKind) -> None:
+    """A key written for another kind names nothing in this entity set: 404 that says where
+    it lives (``Parts('OR:wt.doc.WTDocument:1')`` is a document)."""
+    other = kind_of_key(key)
+    if other is not None and other is not kind:
+        raise NotFound(
+            f"No {kind.name} with key '{key}' in {kind.entity_set}: the key names a "
+            f"{other.name}, served at {other.domain}/{other.entity_set}"
+        )
 
 
 # ---------------------------------------------------------------- helpers
@@ -173,10 +203,14 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _entity_body(
-    result: OpResult, version: str | None, select: tuple[str, ...] | None = None
+    result: OpResult,
+    version: str | None,
+    kind: EntityKind,
+    select: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     assert result.entity is not None
-    body: dict[str, Any] = {"@odata.context": _context(version, "Documents", select) + "/$entity"}
+    context = _context(version, kind, select) + "/$entity"
+    body: dict[str, Any] = {"@odata.context": context}
     if result.etag is not None:
         body["@odata.etag"] = result.etag
     entity = result.entity
@@ -189,6 +223,7 @@ def _entity_body(
 def _entity_response(
     result: OpResult,
     version: str | None,
+    kind: EntityKind,
     status: int = 200,
     *,
     minimal: bool = False,
@@ -207,7 +242,7 @@ def _entity_response(
         response.headers["OData-Version"] = "4.0"
         response.headers.update(headers)
         return response
-    return _json(_entity_body(result, version, select), status, headers)
+    return _json(_entity_body(result, version, kind, select), status, headers)
 
 
 def _drop_connection() -> Response:
@@ -298,10 +333,10 @@ def _return_preference() -> str | None:
     return None
 
 
-def _selectable() -> tuple[str, ...]:
+def _selectable(kind: EntityKind) -> tuple[str, ...]:
     soft = state().repository.soft_attributes
     readable = tuple(name for name in READ_ONLY if name != "LifeCycleTemplateName")
-    return (*WRITABLE, *CREATE_ONLY, *readable, *soft)
+    return (*kind.writable, *CREATE_ONLY, *readable, *soft)
 
 
 def _string_param(body: dict[str, Any], name: str) -> str | None:
@@ -359,10 +394,10 @@ def service_document(version: str | None, domain: str) -> Response:
     )
 
 
-@route("/DocMgmt/$metadata", methods=["GET"])
-def docmgmt_metadata_view(version: str | None) -> Response:
+@route("/{domain}/$metadata", methods=["GET"])
+def domain_metadata_view(version: str | None, kind: str) -> Response:
     mock = state()
-    xml = docmgmt_metadata(mock.repository.profile, mock.repository.soft_attributes)
+    xml = domain_metadata(mock.repository.profile, mock.repository.soft_attributes, KINDS[kind])
     return Response(xml, mimetype=XML_TYPE, headers={"OData-Version": "4.0"})
 
 
@@ -394,24 +429,26 @@ def csrf_token(version: str | None) -> Response:
 # ---------------------------------------------------------------- documents
 
 
-@route("/DocMgmt/Documents", methods=["GET", "POST"])
-def documents(version: str | None) -> Response:
-    mock = state()
+@route("/{set}", methods=["GET", "POST"])
+def collection(version: str | None, kind: str) -> Response:
+    mock, entity_kind = state(), KINDS[kind]
     if request.method == "POST":
-        result = mock.repository.create(_object_body(required=True), user=current_user())
+        result = mock.repository.create(
+            _object_body(required=True), user=current_user(), kind=entity_kind
+        )
         new_id = result.entity["ID"] if result.entity else ""
-        location = f"{_domain_root(version, 'DocMgmt')}/Documents('{quote(new_id, safe=':')}')"
-        return _entity_response(result, version, 201, extra={"Location": location})
-    query = _collection_query()
+        location = f"{_set_url(version, entity_kind)}('{quote(new_id, safe=':')}')"
+        return _entity_response(result, version, entity_kind, 201, extra={"Location": location})
+    query = _collection_query(entity_kind)
     page_size = parse_max_page_size(request.headers.get("Prefer")) or mock.config.page_size
     limit = page_size if query.top is None else min(page_size, query.top)
-    rows, total = _run_query(query, skip=query.skip, top=limit)
-    body: dict[str, Any] = {"@odata.context": _context(version, "Documents", query.select)}
+    rows, total = _run_query(query, entity_kind, skip=query.skip, top=limit)
+    body: dict[str, Any] = {"@odata.context": _context(version, entity_kind, query.select)}
     if query.count:
         body["@odata.count"] = total
     value = []
     for entity, etag in rows:
-        item = _entity_body(OpResult(entity, etag), version, query.select)
+        item = _entity_body(OpResult(entity, etag), version, entity_kind, query.select)
         del item["@odata.context"]
         value.append(item)
     body["value"] = value
@@ -422,34 +459,39 @@ def documents(version: str | None) -> Response:
         args["$skiptoken"] = str(end)
         if query.top is not None:
             args["$top"] = str(query.top - (end - query.skip))
-        body["@odata.nextLink"] = f"{_domain_root(version, 'DocMgmt')}/Documents?{urlencode(args)}"
+        body["@odata.nextLink"] = f"{_set_url(version, entity_kind)}?{urlencode(args)}"
     headers = {}
     if parse_max_page_size(request.headers.get("Prefer")) is not None:
         headers["Preference-Applied"] = f"odata.maxpagesize={page_size}"
     return _json(body, headers=headers)
 
 
-@route("/DocMgmt/Documents/$count", methods=["GET"])
-def documents_count(version: str | None) -> Response:
-    """The number of documents matching ``$filter``, as plain text (OData's ``/$count``)."""
-    query = _collection_query()
-    _, total = _run_query(query, skip=0, top=0)
+@route("/{set}/$count", methods=["GET"])
+def collection_count(version: str | None, kind: str) -> Response:
+    """The number of objects matching ``$filter``, as plain text (OData's ``/$count``)."""
+    entity_kind = KINDS[kind]
+    query = _collection_query(entity_kind)
+    _, total = _run_query(query, entity_kind, skip=0, top=0)
     response = Response(str(total), mimetype="text/plain")
     response.headers["OData-Version"] = "4.0"
     return response
 
 
-def _collection_query() -> CollectionQuery:
+def _set_url(version: str | None, kind: EntityKind) -> str:
+    return f"{_domain_root(version, kind.domain)}/{kind.entity_set}"
+
+
+def _collection_query(kind: EntityKind) -> CollectionQuery:
     soft = state().repository.soft_attributes
     return parse_collection_query(
         request.args,
-        properties={**QUERY_PROPERTIES, **dict.fromkeys(soft, "Edm.String")},
-        selectable=_selectable(),
+        properties={**query_properties(kind), **dict.fromkeys(soft, "Edm.String")},
+        selectable=_selectable(kind),
     )
 
 
 def _run_query(
-    query: CollectionQuery, *, skip: int, top: int | None
+    query: CollectionQuery, kind: EntityKind, *, skip: int, top: int | None
 ) -> tuple[list[tuple[dict[str, Any], str | None]], int]:
     selected = query.filter
     read = {path for path, _ in query.orderby} | (set() if selected is None else selected.paths)
@@ -459,45 +501,51 @@ def _run_query(
         orderby=query.orderby,
         skip=skip,
         top=top,
-        # Background work moves LastModified: judge it as it is now, on every document.
+        # Background work moves LastModified: judge it as it is now, on every object.
         current="LastModified" in read,
+        kind=kind,
     )
 
 
-def _context(version: str | None, target: str, select: tuple[str, ...] | None) -> str:
+def _context(version: str | None, kind: EntityKind, select: tuple[str, ...] | None) -> str:
     """The context URL: ``…/$metadata#Documents``, with ``(Name,Version)`` for a ``$select``."""
     selected = f"({','.join(select)})" if select else ""
-    return f"{_domain_root(version, 'DocMgmt')}/$metadata#{target}{selected}"
+    return f"{_domain_root(version, kind.domain)}/$metadata#{kind.entity_set}{selected}"
 
 
-@route("/DocMgmt/Documents(<odata_key:key>)", methods=["GET", "PATCH", "DELETE"])
-def document(version: str | None, key: str) -> Response:
-    repository = state().repository
+@route("/{set}(<odata_key:key>)", methods=["GET", "PATCH", "DELETE"])
+def entity(version: str | None, kind: str, key: str) -> Response:
+    repository, entity_kind = state().repository, KINDS[kind]
     # HEAD is a GET without a body (Flask routes it here); never let it fall through to PATCH.
     if request.method in ("GET", "HEAD"):
-        select = parse_select(request.args, _selectable())
+        select = parse_select(request.args, _selectable(entity_kind))
         result = repository.read(
             key,
             user=current_user(),
             if_match=request.headers.get("If-Match"),
             if_none_match=request.headers.get("If-None-Match"),
+            kind=entity_kind,
         )
         if result.not_modified and not result.lost:
             response = Response(status=304)
             response.headers["ETag"] = result.etag or ""
             response.headers["OData-Version"] = "4.0"
             return response
-        return _entity_response(result, version, select=select)
+        return _entity_response(result, version, entity_kind, select=select)
     if request.method == "DELETE":
-        result = repository.delete(key, user=current_user(), conditions=_conditions())
+        result = repository.delete(
+            key, user=current_user(), conditions=_conditions(), kind=entity_kind
+        )
         if result.lost:
             return _drop_connection()
         return Response(status=204, headers={"OData-Version": "4.0"})
     changes = _object_body(required=True)
     conditions = _conditions()
-    result = repository.update(key, changes, user=current_user(), conditions=conditions)
+    result = repository.update(
+        key, changes, user=current_user(), conditions=conditions, kind=entity_kind
+    )
     minimal = _prefers_minimal(not repository.profile.patch_returns_entity)
-    response = _entity_response(result, version, minimal=minimal)
+    response = _entity_response(result, version, entity_kind, minimal=minimal)
     if _return_preference() is not None and not result.lost:
         # The answer depends on Prefer: caches must know (RFC 7240 §2).
         response.headers["Preference-Applied"] = (
@@ -510,20 +558,23 @@ def document(version: str | None, key: str) -> Response:
 _ACTIONS = {"CheckOut", "CheckIn", "UndoCheckOut", "UpdateCommonProperties"}
 
 
-@route("/DocMgmt/Documents(<odata_key:key>)/PTC.DocMgmt.<action>", methods=["POST"])
-def bound_action(version: str | None, key: str, action: str) -> Response:
-    return _run_action(version, key, action)
+@route("/{set}(<odata_key:key>)/{ns}.<action>", methods=["POST"])
+def bound_action(version: str | None, kind: str, key: str, action: str) -> Response:
+    return _run_action(version, KINDS[kind], key, action)
 
 
-@route("/DocMgmt/Documents(<odata_key:key>)/Actions/<action>", methods=["POST"])
-def bound_action_alias(version: str | None, key: str, action: str) -> Response:
+@route("/{set}(<odata_key:key>)/Actions/<action>", methods=["POST"])
+def bound_action_alias(version: str | None, kind: str, key: str, action: str) -> Response:
     """The forum thread's ``/Actions/CheckOut`` form (not in PTC's docs)."""
-    return _run_action(version, key, action)
+    return _run_action(version, KINDS[kind], key, action)
 
 
-def _run_action(version: str | None, key: str, action: str) -> Response:
+def _run_action(version: str | None, kind: EntityKind, key: str, action: str) -> Response:
     if action not in _ACTIONS:
-        raise NotFound(f"No bound action '{action}' on Documents; actions: {sorted(_ACTIONS)}")
+        raise NotFound(
+            f"No bound action '{action}' on {kind.entity_set}; actions: "
+            f"{[f'{kind.namespace}.{name}' for name in sorted(_ACTIONS)]}"
+        )
     repository = state().repository
     body = _object_body(required=False)
     user = current_user()
@@ -531,7 +582,7 @@ def _run_action(version: str | None, key: str, action: str) -> Response:
     if action == "CheckOut":
         _refuse_unknown_params(body, ("CheckOutNote",), action)
         note = _string_param(body, "CheckOutNote")
-        result = repository.check_out(key, user=user, note=note, if_match=if_match)
+        result = repository.check_out(key, user=user, note=note, if_match=if_match, kind=kind)
     elif action == "CheckIn":
         _refuse_unknown_params(body, ("CheckInNote", "KeepCheckedOut", "CheckOutNote"), action)
         _string_param(body, "CheckInNote")
@@ -541,10 +592,16 @@ def _run_action(version: str | None, key: str, action: str) -> Response:
             note=_string_param(body, "CheckOutNote"),
             keep_checked_out=_bool_param(body, "KeepCheckedOut"),
             if_match=if_match,
+            kind=kind,
         )
     elif action == "UpdateCommonProperties":
-        result = repository.update_common_properties(key, body, user=user, if_match=if_match)
+        # PTC's examples for parts wrap the values in "Updates"; both forms are taken.
+        if set(body) == {"Updates"} and isinstance(body["Updates"], dict):
+            body = body["Updates"]
+        result = repository.update_common_properties(
+            key, body, user=user, if_match=if_match, kind=kind
+        )
     else:
         _refuse_unknown_params(body, (), action)
-        result = repository.undo_check_out(key, user=user, if_match=if_match)
-    return _entity_response(result, version)
+        result = repository.undo_check_out(key, user=user, if_match=if_match, kind=kind)
+    return _entity_response(result, version, kind)

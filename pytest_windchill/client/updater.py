@@ -16,6 +16,13 @@
    the server has none, by the values); otherwise retry.
 6. When the retries are spent on 409s: check out, merge against the working copy, PATCH it,
    check in — undoing the check-out on any failure, so no lock is ever left behind.
+7. Where each iteration has its own ``OR:`` (Windchill), an ID the client holds can come to
+   name a past iteration: a write to it is refused with ``NotLatestIteration``, and reading
+   it shows ``"Latest": false``. The updater then reads the object through its
+   ``VersionID`` (``VR:``, which always names the latest), goes on with the latest's ``ID``,
+   and treats it as a new version: merge against the base, or review.
+
+Documents and parts alike: the key says which (``OR:wt.part.WTPart:…`` is a part).
 
 Against a server without ETags (the ``wrs`` profile, PTC's documented behaviour) optimistic
 control is impossible: the updater says so in the log and goes straight to step 6.
@@ -54,6 +61,23 @@ class _Read:
     def version(self) -> str | None:
         version = self.values.get("Version")
         return version if isinstance(version, str) else None
+
+    @property
+    def past_iteration(self) -> bool:
+        """The key read names a past iteration (``Latest`` false, and not a working copy)."""
+        return self.values.get("Latest") is False and (
+            self.values.get("CheckoutState") != "Working copy"
+        )
+
+    @property
+    def id(self) -> str | None:
+        value = self.values.get("ID")
+        return value if isinstance(value, str) else None
+
+    @property
+    def version_id(self) -> str | None:
+        value = self.values.get("VersionID")
+        return value if isinstance(value, str) else None
 
 
 def _time_now() -> float:
@@ -120,7 +144,9 @@ class DocumentUpdater:
         return self.monitor.conflicted_updates
 
     def update(self, doc_id: str, changes: Mapping[str, Any]) -> UpdateResult:
-        """Apply ``changes`` (a partial update) to ``doc_id``; never raises for HTTP outcomes."""
+        """Apply ``changes`` (a partial update) to ``doc_id``, a document's or a part's ID;
+        never raises for HTTP outcomes. ``result.written_to`` tells when the change went to a
+        later iteration than ``doc_id`` names."""
         result = _Run(self, UpdateResult(document=doc_id), dict(changes)).run()
         self.monitor.record(result)
         if self.on_result is not None:
@@ -150,6 +176,10 @@ class _Run:
         self.changes = changes
         self.retries = 0
         self.slept = 0.0
+        #: The key written to: the document's ID, or the latest iteration's once it moved.
+        self.key = result.document
+        #: The object's VersionID, once read: the key that always names the latest iteration.
+        self.version_key: str | None = None
 
     def run(self) -> UpdateResult:
         try:
@@ -163,7 +193,7 @@ class _Run:
 
     def _run(self) -> None:
         doc_id = self.result.document
-        base = self._read(doc_id)
+        base = self._read_latest()
         if base.etag is None:
             log.info(
                 "%s: the server sends no ETags; optimistic control is unavailable, "
@@ -175,12 +205,13 @@ class _Run:
         pending, current, merged = dict(self.changes), base, False
         while True:
             token = self.updater.next_token()
+            moved = False  # the key named a past iteration: the latest is read already
             try:
-                response = self._patch(self.updater.url(doc_id), pending, current.etag, token)
+                response = self._patch(self.updater.url(self.key), pending, current.etag, token)
             except Lost:
                 status = 0
                 self.result.conflicts.append(status)
-                current = self._read(doc_id)
+                current = self._read_latest()
                 if self._is_own_write(current, token, pending):
                     self._succeed(merged)
                     return
@@ -193,9 +224,20 @@ class _Run:
                     self._succeed(merged)
                     return
                 self.result.conflicts.append(status)
-                if status == 409 and error_code(response) == "CheckedOut":
+                if error_code(response) == "NotLatestIteration":
+                    # A new iteration replaced the one our key names: read the latest
+                    # through the VersionID and merge, as for any new version.
+                    log.info("%s: %s", self.key, error_message(response))
+                    current = self._read_latest(moved=True)
+                    if not self._back_off(None, wait=False):
+                        raise RequestFailed(
+                            "new iterations kept replacing the one written to, and the "
+                            "retries are spent"
+                        )
+                    moved = True
+                elif status == 409 and error_code(response) == "CheckedOut":
                     raise RequestFailed(f"the document is checked out: {error_message(response)}")
-                if status == 409:
+                elif status == 409:
                     if not self._back_off(response):
                         if self.updater.check_out_fallback:
                             self._via_checkout(base, "conflicts persisted")
@@ -206,8 +248,9 @@ class _Run:
                         raise RequestFailed(f"HTTP {status} persisted and the retries are spent")
                 elif status != 412:
                     raise RequestFailed(f"HTTP {status}: {error_message(response)}")
-                current = self._read(doc_id)
-            if status != 412 and current.version == base.version:
+                if not moved:
+                    current = self._read_latest()
+            if not moved and status != 412 and current.version == base.version:
                 continue
             # A 412, or the version moved while we waited (a concurrent edit, whatever the
             # status that made us re-read): re-sending blindly could overwrite someone else's
@@ -223,21 +266,27 @@ class _Run:
             pending, merged = dict(merge.changes), True
             self.result.merged_fields = tuple(merge.changes)
             # A merge is not a blind retry: no need to wait, but it counts as one.
-            if status == 412 and not self._back_off(None, wait=False):
+            if status == 412 and not moved and not self._back_off(None, wait=False):
                 raise RequestFailed("412 Precondition Failed persisted and the retries are spent")
 
     def _via_checkout(self, base: _Read, why: str) -> None:
-        updater, doc_id = self.updater, self.result.document
+        updater = self.updater
         self.result.via_checkout = True
-        log.info("%s: %s; falling back to check-out / check-in", doc_id, why)
-        try:
-            response = self._post(
-                updater.url(doc_id, "/PTC.DocMgmt.CheckOut"), {"CheckOutNote": "update"}
-            )
-        except Lost:
-            # The check-out may have happened without us hearing of it: leave no lock behind.
-            self._undo(doc_id)
-            raise RequestFailed("the connection broke during check-out; undone") from None
+        log.info("%s: %s; falling back to check-out / check-in", self.key, why)
+        for _ in range(2):  # once more if a new iteration replaced the one the key names
+            doc_id = self.key
+            try:
+                response = self._post(
+                    updater.wrs.action_url(doc_id, "CheckOut"), {"CheckOutNote": "update"}
+                )
+            except Lost:
+                # The check-out may have happened without us hearing of it: leave no lock.
+                self._undo(doc_id)
+                raise RequestFailed("the connection broke during check-out; undone") from None
+            if error_code(response) != "NotLatestIteration":
+                break
+            self.result.conflicts.append(response.status_code)
+            self._read_latest(moved=True)  # moves self.key to the latest iteration
         if response.status_code != 200:
             self.result.conflicts.append(response.status_code)
             raise RequestFailed(
@@ -249,7 +298,7 @@ class _Run:
             merge = three_way_merge(base.values, self.changes, working)
             if not merge.clean:
                 self._undo(doc_id)
-                current = self._read(doc_id)
+                current = self._read_latest()
                 self._send_to_review(merge.conflicts, base, current)
                 return
             if not merge.changes:
@@ -271,7 +320,7 @@ class _Run:
                     f"{patched.status_code}: {error_message(patched)}"
                 )
             checked_in = self._post(
-                updater.url(working_id, "/PTC.DocMgmt.CheckIn"), {"CheckInNote": "update"}
+                updater.wrs.action_url(working_id, "CheckIn"), {"CheckInNote": "update"}
             )
             if checked_in.status_code != 200:
                 raise RequestFailed(
@@ -280,8 +329,9 @@ class _Run:
             self._remember_etag(checked_in)
         except Lost:
             # Did the check-in happen? The original tells: no longer checked out means yes.
+            # (Read through the VersionID: a check-in gives the latest iteration a new OR:.)
             try:
-                current = self._read(doc_id)
+                current = self._read_latest()
             except RequestFailed:
                 self._undo(doc_id)
                 raise
@@ -301,6 +351,22 @@ class _Run:
         self._succeed(dict(merge.changes) != self.changes)
 
     # ------------------------------------------------------------ steps
+
+    def _read_latest(self, *, moved: bool = False) -> _Read:
+        """Read the latest iteration and write to it from now on: by the key in use, and
+        through the VersionID when that key names a past iteration (or ``moved`` says a
+        write to it was refused as one)."""
+        read = None if moved and self.version_key else self._read(self.key)
+        if read is not None and read.version_id:
+            self.version_key = read.version_id
+        if read is None or (read.past_iteration and self.version_key):
+            assert self.version_key is not None
+            read = self._read(self.version_key)
+        if read.id and read.id != self.key and not read.past_iteration:
+            log.info("%s: the latest iteration is %s; writing there", self.key, read.id)
+            self.key = read.id
+            self.result.written_to = None if read.id == self.result.document else read.id
+        return read
 
     def _read(self, doc_id: str) -> _Read:
         while True:
@@ -352,7 +418,7 @@ class _Run:
         """Undo our check-out; try twice, since leaving a lock behind is the worst outcome."""
         for _ in range(2):
             try:
-                response = self._post(self.updater.url(doc_id, "/PTC.DocMgmt.UndoCheckOut"), {})
+                response = self._post(self.updater.wrs.action_url(doc_id, "UndoCheckOut"), {})
             except Lost:
                 continue
             if response.status_code in (200, 400):  # 400: it is not checked out any more

@@ -9,7 +9,21 @@ from urllib.parse import quote
 
 import requests
 
-__all__ = ["Lost", "RequestFailed", "WrsSession", "error_code", "error_message"]
+__all__ = ["Lost", "RequestFailed", "WrsSession", "entity_set_of", "error_code", "error_message"]
+
+#: Where WRS serves each Windchill class a key names: (domain, entity set).
+_ENTITY_SETS = {
+    "wt.doc.WTDocument": ("DocMgmt", "Documents"),
+    "wt.part.WTPart": ("ProdMgmt", "Parts"),
+}
+
+
+def entity_set_of(key: str) -> tuple[str, str]:
+    """``(domain, entity set)`` of the object ``key`` names (``OR:wt.part.WTPart:1`` →
+    ``("ProdMgmt", "Parts")``); documents for a key of another form."""
+    prefix, _, rest = key.partition(":")
+    wt_class = rest.rpartition(":")[0] if prefix in ("OR", "VR") else ""
+    return _ENTITY_SETS.get(wt_class, ("DocMgmt", "Documents"))
 
 
 class Lost(Exception):
@@ -34,7 +48,14 @@ class WrsSession:
         self._nonce: str | None = None
 
     def url(self, doc_id: str, suffix: str = "") -> str:
-        return f"{self.service_root}/DocMgmt/Documents('{quote(doc_id, safe=':')}'){suffix}"
+        """The URL of the object ``doc_id`` names, in its domain (documents, parts)."""
+        domain, entity_set = entity_set_of(doc_id)
+        return f"{self.service_root}/{domain}/{entity_set}('{quote(doc_id, safe=':')}'){suffix}"
+
+    def action_url(self, doc_id: str, action: str) -> str:
+        """The URL of bound action ``action`` (``CheckOut``) on ``doc_id``."""
+        domain, _ = entity_set_of(doc_id)
+        return self.url(doc_id, f"/PTC.{domain}.{action}")
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one request; refresh the CSRF nonce once if the server rejects it.

@@ -89,6 +89,7 @@ def test_owner_writing_the_original_is_told_to_use_the_working_copy(
 def test_check_in_makes_the_next_iteration_with_the_working_copys_values(
     repository: Repository, doc_id: str
 ) -> None:
+    title_before = repository.peek(doc_id)["Title"]
     working_id = check_out(repository, doc_id, user="alice")
     repository.update(working_id, {"Title": "edited", "Department": "QA"}, user="alice")
     etag_before = repository.current_etag(doc_id)
@@ -97,7 +98,12 @@ def test_check_in_makes_the_next_iteration_with_the_working_copys_values(
 
     entity = result.entity
     assert entity is not None
-    assert entity["ID"] == doc_id
+    # The working copy becomes iteration A.2 and keeps its OR:; doc_id names A.1 now.
+    assert entity["ID"] == working_id
+    past = repository.read(doc_id, user="bob").entity
+    assert past is not None
+    assert (past["ID"], past["Version"], past["Latest"]) == (doc_id, "A.1", False)
+    assert (past["Title"], past["Department"]) == (title_before, None)
     assert entity["Version"] == "A.2"
     assert entity["CheckoutState"] == "Checked in"
     assert entity["Title"] == "edited"
@@ -106,8 +112,7 @@ def test_check_in_makes_the_next_iteration_with_the_working_copys_values(
     assert result.etag is not None
     assert result.etag.startswith('"v2.')
     assert result.etag != etag_before
-    with pytest.raises(NotFound):
-        repository.peek(working_id)
+    assert repository.peek(working_id)["CheckoutState"] == "Checked in"  # no working copy left
 
 
 def test_check_in_by_the_original_key_works_too(repository: Repository, doc_id: str) -> None:
@@ -151,9 +156,9 @@ def test_check_in_keep_checked_out_makes_a_new_iteration_and_a_fresh_working_cop
     assert entity["CheckoutState"] == "Checked out"
     assert entity["Title"] == "kept"
     with pytest.raises(CheckedOut):
-        repository.update(doc_id, {"Title": "x"}, user="bob")
-    # The owner can keep going: check in again from the original's key.
-    assert repository.check_in(doc_id, user="alice").entity is not None
+        repository.update(str(entity["ID"]), {"Title": "x"}, user="bob")
+    # The owner can keep going: check in again by the key of the latest iteration.
+    assert repository.check_in(str(entity["ID"]), user="alice").entity is not None
     assert repository.peek(doc_id)["Version"] == "A.3"
 
 

@@ -37,10 +37,12 @@ def if_match(tag: str | None, **more: object) -> WriteConditions:
 
 
 def make(make_repository: RepositoryFactory, profile: str) -> tuple[Repository, str]:
+    """A repository and a document's VersionID: the key that names the latest iteration
+    whatever new iterations happen (these tests judge the ETag rules, not stale OR:s)."""
     repository = make_repository(profile)
     entity = repository.create({"Name": "doc", "Title": "mine"}, user="wcadmin").entity
     assert entity is not None
-    return repository, str(entity["ID"])
+    return repository, str(entity["VersionID"])
 
 
 def assert_refused(

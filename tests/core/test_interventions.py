@@ -45,8 +45,11 @@ def test_before_request_fires_right_before_the_nth_request_on_the_document(
     assert second is not None
     assert third is not None
     assert (first["Version"], second["Version"]) == ("A.1", "A.1")
-    assert third["Version"] == "A.2"
-    assert third["Title"] == "theirs"
+    # The edit made iteration A.2, with an OR: of its own: doc_id now names A.1.
+    assert (third["Version"], third["Latest"]) == ("A.1", False)
+    latest = repository.read(str(first["VersionID"]), user="u").entity
+    assert latest is not None
+    assert (latest["Version"], latest["Title"], latest["Latest"]) == ("A.2", "theirs", True)
     assert repository.pending() == []
 
 

@@ -85,7 +85,8 @@ def test_the_shrunk_schedule_replays_the_failure(windchill_factory):
 
 def update_document(session, service_root, doc_id, changes, *, retries=5):
     """GET, then PATCH with If-Match; on 409 or 412 re-read, and retry or give way."""
-    url = f"{service_root}/DocMgmt/Documents('{doc_id}')"
+    documents = f"{service_root}/DocMgmt/Documents"
+    url = f"{documents}('{doc_id}')"
     nonce = session.get(f"{service_root}/PTC/GetCSRFToken()").json()["NonceValue"]
     base = session.get(url)
     base_values, etag = base.json(), base.headers["ETag"]
@@ -97,8 +98,10 @@ def update_document(session, service_root, doc_id, changes, *, retries=5):
             return "failed"
         if response.status_code == 409:  # background work: wait for it
             time.sleep(0.5 * 2**attempt)
-        current = session.get(url)  # the fix: a fresh ETag for every retry
-        etag = current.headers["ETag"]
+        # The fix: a fresh ETag for every retry, read through the VersionID, which names the
+        # latest iteration (a check-in gives it a new ID: the old one names a past iteration).
+        current = session.get(f"{documents}('{base_values['VersionID']}')")
+        url, etag = f"{documents}('{current.json()['ID']}')", current.headers["ETag"]
         if any(current.json().get(name) != base_values.get(name) for name in changes):
             return "review"  # someone changed a field we change: do not overwrite it
     return "failed"

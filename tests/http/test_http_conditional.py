@@ -21,8 +21,10 @@ def wrs(make_mock: MakeMock) -> Session:
 
 
 def created(mock: Session, **properties: Any) -> tuple[str, str | None]:
+    """A new document's VersionID (the key of its latest iteration, whatever edits follow:
+    these tests are about ETags; stale OR:s have tests of their own) and its ETag."""
     doc = mock.create(**properties)
-    return doc["ID"], doc.get("@odata.etag")
+    return doc["VersionID"], doc.get("@odata.etag")
 
 
 def assert_rejected_unchanged(

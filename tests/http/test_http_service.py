@@ -32,7 +32,7 @@ def test_service_root_lists_the_domains(mock: Session, path: str) -> None:
     assert response.status_code == 200
     assert response.headers["OData-Version"] == "4.0"
     domains = {entry["name"]: entry for entry in response.get_json()["value"]}
-    assert set(domains) == {"DocMgmt", "PTC"}
+    assert set(domains) == {"DocMgmt", "ProdMgmt", "PTC"}
     assert domains["DocMgmt"]["url"].endswith("/DocMgmt/")
 
 
@@ -71,12 +71,13 @@ def test_version_segment_works_for_writes_and_the_csrf_token(mock: Session) -> N
     assert "/odata/v7/DocMgmt/Documents(" in response.headers["Location"]
 
 
-@pytest.mark.parametrize("path", [f"{ROOT}/Nope/", f"{ROOT}/v6/Nope/", f"{ROOT}/ProdMgmt/"])
+@pytest.mark.parametrize("path", [f"{ROOT}/Nope/", f"{ROOT}/v6/Nope/", f"{ROOT}/ChangeMgmt/"])
 def test_unknown_domain_is_404_with_an_odata_error(mock: Session, path: str) -> None:
     response = mock.get(path)
 
     assert response.status_code == 404
-    assert "Nope" in error_of(response)["message"] or "ProdMgmt" in error_of(response)["message"]
+    domain = path.rstrip("/").rsplit("/", 1)[1]
+    assert f"Domain '{domain}' is not served" in error_of(response)["message"]
 
 
 def test_a_version_segment_that_is_not_vN_is_404(mock: Session) -> None:
@@ -235,7 +236,10 @@ def test_metadata_says_what_queries_the_collection_supports(mock: Session) -> No
     container = _terms(root, "PTC.DocMgmt.Windchill")
     capabilities = "Org.OData.Capabilities.V1."
 
-    assert container == {capabilities + "BatchSupported": "false"}
+    assert container == {
+        capabilities + "BatchSupported": "true",
+        capabilities + "BatchSupport": "record",
+    }
     assert documents[capabilities + "TopSupported"] == "true"
     assert documents[capabilities + "SkipSupported"] == "true"
     for record in ("Search", "Expand", "Filter", "Sort", "Count"):

@@ -189,7 +189,11 @@ def test_concurrent_edit_after_a_read_gives_412(
     )
 
     assert response.status_code == 412
-    assert session.get(url, timeout=TIMEOUT).json()["Title"] == "theirs"
+    assert response.json()["error"]["code"] == "NotLatestIteration"  # A.2 has its own OR:
+    past = session.get(url, timeout=TIMEOUT).json()
+    assert past["Latest"] is False
+    latest_url = document_url(demo.base_url, past["VersionID"])
+    assert session.get(latest_url, timeout=TIMEOUT).json()["Title"] == "theirs"
 
 
 def test_check_out_and_check_in_move_a1_to_a2(
@@ -211,8 +215,11 @@ def test_check_out_and_check_in_move_a1_to_a2(
     )
 
     assert checked_in.status_code == 200, checked_in.text
-    assert checked_in.json()["ID"] == doc_id
-    assert session.get(url, timeout=TIMEOUT).json()["Version"] == "A.2"
+    # The working copy became A.2, keeping its OR:; the one read first names A.1.
+    assert checked_in.json()["ID"] == working_copy["ID"]
+    latest_url = document_url(demo.base_url, working_copy["ID"])
+    assert session.get(latest_url, timeout=TIMEOUT).json()["Version"] == "A.2"
+    assert session.get(url, timeout=TIMEOUT).json()["Latest"] is False
 
 
 def test_a_high_indexer_rate_gives_409_without_any_intervention(

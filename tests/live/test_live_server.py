@@ -193,7 +193,7 @@ def test_live_server_is_a_context_manager_with_its_url() -> None:
         assert entered is server
         response = session.get(f"{server.url}{ROOT}/", timeout=TIMEOUT)
         assert response.status_code == 200
-        assert [d["name"] for d in response.json()["value"]] == ["DocMgmt", "PTC"]
+        assert [d["name"] for d in response.json()["value"]] == ["DocMgmt", "ProdMgmt", "PTC"]
 
 
 def test_stopped_live_server_closes_its_port_and_ends_its_threads() -> None:

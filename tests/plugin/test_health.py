@@ -14,14 +14,17 @@ pytestmark = pytest.mark.filterwarnings("error")
 STRICT_INI = "[pytest]\nfilterwarnings = error\naddopts = -p no:randomly\n"
 
 # A client that never merges: on a refusal it re-reads and sends its changes again.
+# The naive client addresses the document by its VersionID (the latest iteration), so that
+# its one bug is the blind retry.
 NAIVE_CLIENT = """
 def naive_update(mock, doc, changes):
     session = mock.session
+    key = mock.document(doc)["VersionID"]
     nonce = session.get(mock.service_root + "/PTC/GetCSRFToken()").json()["NonceValue"]
     for _ in range(2):
-        etag = session.get(mock.url(doc)).headers["ETag"]
+        etag = session.get(mock.url(key)).headers["ETag"]
         headers = {"CSRF_NONCE": nonce, "If-Match": etag}
-        if session.patch(mock.url(doc), json=changes, headers=headers).ok:
+        if session.patch(mock.url(key), json=changes, headers=headers).ok:
             return "applied"
     return "failed"
 """

@@ -49,16 +49,24 @@ class Snapshot:
 
 
 class Wrs:
-    """The thin wrapper a user writes around ``requests``: URLs, the CSRF nonce, reads."""
+    """The thin wrapper a user writes around ``requests``: URLs, the CSRF nonce, reads.
+
+    It knows one thing about Windchill's versions: an ``OR:`` can come to name a past
+    iteration (``"Latest": false``), and then a read follows the ``VersionID`` to the latest
+    and uses the latest's ``ID`` from then on. A client that re-reads therefore writes to the
+    latest iteration; one that never re-reads keeps writing to the past one."""
 
     def __init__(
         self, session: requests.Session, service_root: str, doc_id: str, sleep: Sleep
     ) -> None:
         self.session = session
         self.root = service_root.rstrip("/")
-        self.doc_url = f"{self.root}/DocMgmt/Documents('{doc_id}')"
+        self.doc_url = self.url_of(doc_id)
         self.sleep = sleep
         self._nonce: str | None = None
+
+    def url_of(self, key: str) -> str:
+        return f"{self.root}/DocMgmt/Documents('{key}')"
 
     def nonce(self) -> str:
         if self._nonce is None:
@@ -67,7 +75,16 @@ class Wrs:
         return self._nonce
 
     def read(self) -> Snapshot:
-        """GET the document, riding out lost responses and transient statuses."""
+        """GET the document (the latest iteration, see the class), riding out lost responses
+        and transient statuses."""
+        snapshot = self._get()
+        if snapshot.values.get("Latest") is False:
+            self.doc_url = self.url_of(str(snapshot.values["VersionID"]))
+            snapshot = self._get()
+            self.doc_url = self.url_of(str(snapshot.values["ID"]))
+        return snapshot
+
+    def _get(self) -> Snapshot:
         for retry in range(1, MAX_RETRIES + 2):
             try:
                 response = self.session.get(self.doc_url)

@@ -47,6 +47,7 @@ class Journal:
         changes: dict[str, Any] | None = None,
         values: dict[str, Any] | None = None,
         target: str | None = None,
+        addressed: str | None = None,
         etag_after: str | None = None,
         user: str = ME,
     ) -> Journal:
@@ -61,6 +62,7 @@ class Journal:
             if_match=if_match if op == "update" else None,
             changes=changes,
             target=target,
+            addressed=addressed if addressed else ("working_copy" if target else None),
         )
         if end is not None:
             if status is None:

@@ -77,6 +77,8 @@ class Model:
     busy_until: float = 0.0
     #: ETags this client has read, stale or not.
     remembered: list[str] = field(default_factory=list)
+    #: The first OR: of the document: the name the journal knows it by.
+    first_id: str = ""
 
 
 def attempt(operation: Callable[[], T]) -> tuple[T | None, WindchillError | None]:
@@ -124,7 +126,7 @@ class RepositoryMachine(RuleBasedStateMachine):
         ends = [self.model[doc].busy_until]
         ends += [
             DEFAULT_EPOCH + e.t + (e.duration or 0.0)
-            for e in self.repository.journal.events(doc)
+            for e in self.repository.journal.events(self.model[doc].first_id)
             if e.type == "background"
         ]
         end = max(ends)
@@ -188,8 +190,12 @@ class RepositoryMachine(RuleBasedStateMachine):
     def create_document(self, title: str | None) -> str:
         entity = self.repository.create({"Name": "doc", "Title": title}, user="alice").entity
         assert entity is not None
-        doc = str(entity["ID"])
-        self.model[doc] = Model(values=dict.fromkeys(WRITABLE_KEYS) | {"Title": title})
+        # The machine holds each document by its VersionID: the key of the latest iteration
+        # (an OR: names one iteration; tests/core/test_iterations.py covers those).
+        doc = str(entity["VersionID"])
+        self.model[doc] = Model(
+            values=dict.fromkeys(WRITABLE_KEYS) | {"Title": title}, first_id=str(entity["ID"])
+        )
         return doc
 
     @rule(doc=documents, user=users)

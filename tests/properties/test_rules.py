@@ -46,8 +46,11 @@ def _nonce(mock: Scenario) -> str:
 def _write(
     mock: Scenario, if_match: str, *, busy: bool, optimistic: bool, ignore: bool
 ) -> tuple[int, str]:
-    """Bring the document into the situation, PATCH it; the status, and the journal's end."""
+    """Bring the document into the situation, PATCH it (by its VersionID, which names the
+    latest iteration whatever the edits: these rules are about ETags); the status, and the
+    journal's end."""
     doc = mock.doc
+    version_id = str(mock.document(doc)["VersionID"])
     read = mock.etag(doc)
     if if_match == "stale_same_iteration":
         mock.micro_update(doc)
@@ -66,7 +69,7 @@ def _write(
         headers["X-PTC-UpdateMode"] = "optimistic"
     if ignore:
         headers["X-PTC-IgnoreVersionCheck"] = "true"
-    response = mock.session.patch(mock.url(doc), json={"Title": "mine"}, headers=headers)
+    response = mock.session.patch(mock.url(version_id), json={"Title": "mine"}, headers=headers)
     [end] = [e for e in mock.journal if e.op == "update" and e.type in ("ok", "fail", "info")]
     return response.status_code, end.type
 
@@ -146,9 +149,11 @@ def test_the_named_profiles_read_as_documented() -> None:
 
 
 def _blind_patch(mock: Scenario, changes: dict[str, Any]) -> str:
-    mock.session.get(mock.url(mock.doc))
+    """GET, then PATCH without If-Match, by the VersionID (the latest iteration)."""
+    version_id = str(mock.document(mock.doc)["VersionID"])
+    mock.session.get(mock.url(version_id))
     headers = {"CSRF_NONCE": _nonce(mock)}
-    response = mock.session.patch(mock.url(mock.doc), json=changes, headers=headers)
+    response = mock.session.patch(mock.url(version_id), json=changes, headers=headers)
     return "applied" if response.ok else "failed"
 
 

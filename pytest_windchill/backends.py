@@ -43,7 +43,7 @@ class Backend(Protocol):
     def virtual(self) -> bool: ...
 
     def inject(self, intervention: Intervention) -> None: ...
-    def add_document(self, properties: Mapping[str, Any]) -> str: ...
+    def add_document(self, properties: Mapping[str, Any], kind: str = "document") -> str: ...
     def peek(self, doc_id: str) -> tuple[dict[str, Any], str]: ...
     def events(self) -> list[Event]: ...
     def pending(self) -> list[Intervention]: ...
@@ -88,8 +88,8 @@ class InProcess:
     def inject(self, intervention: Intervention) -> None:
         self.repository.inject(intervention)
 
-    def add_document(self, properties: Mapping[str, Any]) -> str:
-        doc_id: str = self.repository.add_document(dict(properties))
+    def add_document(self, properties: Mapping[str, Any], kind: str = "document") -> str:
+        doc_id: str = self.repository.add_document(dict(properties), kind=kind)
         return doc_id
 
     def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:
@@ -177,8 +177,9 @@ class Remote:
     def inject(self, intervention: Intervention) -> None:
         self.admin("POST", "interventions", intervention.to_json())
 
-    def add_document(self, properties: Mapping[str, Any]) -> str:
-        doc_id: str = self.admin("POST", "documents", dict(properties))["id"]
+    def add_document(self, properties: Mapping[str, Any], kind: str = "document") -> str:
+        body = {**properties, "@kind": kind} if kind != "document" else dict(properties)
+        doc_id: str = self.admin("POST", "documents", body)["id"]
         return doc_id
 
     def peek(self, doc_id: str) -> tuple[dict[str, Any], str]:

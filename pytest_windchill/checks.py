@@ -12,6 +12,10 @@ and raises :class:`ConcurrencyViolation` naming the first property violated:
 ``truthful-outcome``
     "applied"/"merged" while the server does not hold the client's values, or
     "review"/"failed" while the client's write was applied (a lost response included);
+``stale-iteration``
+    the client wrote again to an ``OR:`` the server had refused as a past iteration, instead
+    of re-reading the object through its ``VersionID`` (where iterations have their own
+    ``OR:``);
 ``stale-retry``
     a retry after 409/412 sent the very ETag that had just been refused;
 ``blind-retry-after-412``
@@ -23,10 +27,6 @@ and raises :class:`ConcurrencyViolation` naming the first property violated:
     a retry sooner than the policy's backoff or than ``Retry-After``;
 ``lock-hygiene``
     the client left the document checked out;
-``stale-iteration``
-    the client wrote again to an ``OR:`` the server had refused as a past iteration, instead
-    of re-reading the object through its ``VersionID`` (where iterations have their own
-    ``OR:``);
 ``liveness``
     the client gave up although the interference was within what its policy can ride out.
 
@@ -64,12 +64,12 @@ PROPERTIES = (
     "lost-update",
     "unconditional-write",
     "truthful-outcome",
+    "stale-iteration",
     "stale-retry",
     "blind-retry-after-412",
     "bounded-effort",
     "backoff",
     "lock-hygiene",
-    "stale-iteration",
     "liveness",
 )
 _EPSILON = 1e-6
@@ -149,12 +149,13 @@ class _Judge(History):
             self.unconditional_write,
             self.lost_update,
             self.truthful_outcome,
+            # Before the ETag properties: resending to a past iteration is the root cause.
+            self.stale_iteration,
             self.stale_retry,
             self.blind_retry_after_412,
             self.bounded_effort,
             self.backoff,
             self.lock_hygiene,
-            self.stale_iteration,
             self.liveness,
         ):
             found = check()

@@ -27,6 +27,7 @@ from mock_server.core.interventions import (
     field_defaults,
 )
 from mock_server.core.journal import Event, events_to_jsonl
+from mock_server.core.kinds import DOCUMENT, kind_named, kind_of_key
 from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
 
@@ -151,14 +152,17 @@ class WindchillMock:
 
     # -------------------------------------------------------------- documents
 
-    def create_document(self, **properties: Any) -> str:
-        """Create a document as set-up; returns its ID. No client request is counted; the
-        journal records one ``setup`` event with the starting values.
+    def create_document(self, kind: str = "document", **properties: Any) -> str:
+        """Create a document (or a part: ``kind="part"``) as set-up; returns its ID. No
+        client request is counted; the journal records one ``setup`` event with the starting
+        values.
 
-        ``Name`` defaults to ``"Test document"``; any writable property may be given.
+        ``Name`` defaults to ``"Test document"`` (``"Test part"``); any writable property of
+        the kind may be given (a part has ``Description`` and ``Source``, no ``Title``).
         """
-        properties.setdefault("Name", "Test document")
-        return self._guard(lambda: self._backend.add_document(properties))
+        kind_named(kind)  # an unknown kind is refused here, with the known ones
+        properties.setdefault("Name", f"Test {kind}")
+        return self._guard(lambda: self._backend.add_document(properties, kind))
 
     def document(self, doc_id: str) -> dict[str, Any]:
         """The server's truth about ``doc_id``: no side effects, no journal entry."""
@@ -421,8 +425,10 @@ class WindchillMock:
     # -------------------------------------------------------------- helpers
 
     def url(self, doc_id: str) -> str:
-        """The entity URL of ``doc_id``."""
-        return f"{self.service_root}/DocMgmt/Documents('{doc_id}')"
+        """The entity URL of ``doc_id``, in its kind's entity set (``…/ProdMgmt/Parts('…')``
+        for a part's key)."""
+        kind = kind_of_key(doc_id) or DOCUMENT
+        return f"{self.service_root}/{kind.domain}/{kind.entity_set}('{doc_id}')"
 
     @staticmethod
     def _guard(call: Callable[[], _T]) -> _T:

@@ -22,6 +22,7 @@ from typing import Any
 
 from mock_server.config import MockConfig
 from mock_server.core.clock import VirtualClock
+from mock_server.core.kinds import kind_named
 from mock_server.http import AppPool
 
 from .client.policy import RetryPolicy
@@ -152,6 +153,8 @@ class Scenario(WindchillMock):
     documents: list[str]
     schedule: ConflictSchedule
     seed: int
+    #: What the scenario creates: ``"document"`` or ``"part"`` (``scenario(kind=...)``).
+    kind: str
     _waiting: list[Step]
     #: How many of ``documents`` the scenario created itself (``documents=``).
     _own: int
@@ -167,9 +170,10 @@ class Scenario(WindchillMock):
             )
         return self.documents[0]
 
-    def create_document(self, **properties: Any) -> str:
-        """Create a scenario document (the next index); steps waiting for it are injected."""
-        doc_id = super().create_document(**properties)
+    def create_document(self, kind: str | None = None, **properties: Any) -> str:
+        """Create a scenario document (the next index; of the scenario's kind unless
+        ``kind`` says otherwise); steps waiting for it are injected."""
+        doc_id = super().create_document(kind or self.kind, **properties)
         self.documents.append(doc_id)
         self._inject_ready()
         return doc_id
@@ -248,15 +252,18 @@ class WindchillFactory:
         profile: str | None = None,
         seed: int | None = None,
         documents: int | Mapping[str, Any] | list[Mapping[str, Any]] = 1,
+        kind: str = "document",
         **config: Any,
     ) -> Iterator[Scenario]:
         """A fresh in-process mock with ``documents`` created and ``schedule`` injected.
 
         ``schedule`` is a ``ConflictSchedule`` or a plain list of steps. ``documents`` is a
         count, or the properties of one or several documents; with ``0`` the schedule waits
-        for the documents the test creates. Other keywords are ``MockConfig`` keys
+        for the documents the test creates. ``kind="part"`` makes them parts (``ProdMgmt``):
+        everything else works the same. Other keywords are ``MockConfig`` keys
         (``csrf=False``, ``rates={...}``, ...).
         """
+        kind_named(kind)  # an unknown kind fails here, naming the known ones
         schedule = _as_schedule(schedule)
         changes = dict(config)
         if profile is not None:
@@ -272,12 +279,13 @@ class WindchillFactory:
         mock.health = self._health()
         specs: list[Mapping[str, Any]]
         if isinstance(documents, int):
-            specs = [{"Name": f"Scenario document {i + 1}"} for i in range(documents)]
+            specs = [{"Name": f"Scenario {kind} {i + 1}"} for i in range(documents)]
         elif isinstance(documents, Mapping):
             specs = [documents]
         else:
             specs = list(documents)
         mock.schedule = schedule
+        mock.kind = kind
         mock.seed = mock_config.seed
         mock.documents = []
         mock._waiting = []

@@ -34,6 +34,7 @@ from hypothesis.stateful import (
 
 from mock_server.config import MockConfig
 from mock_server.core.clock import VirtualClock
+from mock_server.core.documents import DEFAULT_SOFT_ATTRIBUTES
 from mock_server.core.interventions import Intervention
 from mock_server.http import create_app
 
@@ -48,6 +49,9 @@ from .strategies import changes as change_sets
 from .strategies import steps
 from .transport import DEFAULT_BASE_URL, in_process_session
 
+#: The writable fields of every kind.
+_COMMON_FIELDS = ("Description", *DEFAULT_SOFT_ATTRIBUTES)
+
 __all__ = ["WindchillStateMachine"]
 
 
@@ -56,8 +60,9 @@ class WindchillStateMachine(RuleBasedStateMachine):
 
     #: The users the clients log in as (each gets its own session and CSRF nonce).
     client_users: tuple[str, ...] = ("alice", "bob")
-    #: How many documents the machine works on.
+    #: How many documents the machine works on, and of which kind (``"part"``: parts).
     document_count = 2
+    kind = "document"
     #: The mock's profile and the clients' retry policy.
     profile = "thread"
     policy = RetryPolicy()
@@ -99,12 +104,13 @@ class WindchillStateMachine(RuleBasedStateMachine):
     @initialize(target=documents)
     def create_documents(self) -> Any:
         created = [
-            self.mock.create_document(Name=f"Machine document {i + 1}")
+            self.mock.create_document(self.kind, Name=f"Machine {self.kind} {i + 1}")
             for i in range(self.document_count)
         ]
         return multiple(*created)
 
-    @rule(doc=documents, step=steps(max_request=4))
+    # Other users edit the fields every kind has, so that the rule serves parts too.
+    @rule(doc=documents, step=steps(max_request=4, fields=_COMMON_FIELDS))
     def interfere(self, doc: str, step: Any) -> None:
         """Arm an intervention: it fires during the next requests on the document."""
         if step.action.kind == "check_out":
@@ -124,7 +130,7 @@ class WindchillStateMachine(RuleBasedStateMachine):
     @rule(doc=documents, data=st.data())
     def update(self, doc: str, data: st.DataObject) -> None:
         user = data.draw(st.sampled_from(self.client_users), label="user")
-        changes = data.draw(change_sets(max_size=2), label="changes")
+        changes = data.draw(change_sets(max_size=2, kind=self.kind), label="changes")
         since = max((e.seq for e in self.mock.journal), default=0)
         with virtual_sleep(self.mock):  # the client's time.sleep moves virtual time
             outcome = self.client_update(self.mock, self.sessions[user], user, doc, changes)

@@ -14,9 +14,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mock_server.core.documents import DEFAULT_SOFT_ATTRIBUTES, WRITABLE
+from mock_server.core.documents import DEFAULT_SOFT_ATTRIBUTES
 from mock_server.core.etag import ETag
 from mock_server.core.interventions import ACTIONS, Domain
+from mock_server.core.kinds import kind_named
 
 from .client.policy import RetryPolicy
 from .schedules import ConflictSchedule, Step, check_in_as
@@ -27,6 +28,7 @@ __all__ = [
     "conflict_schedules",
     "documents",
     "etags",
+    "fields_of",
     "retry_policies",
     "steps",
 ]
@@ -38,7 +40,15 @@ ACTION_KINDS: tuple[str, ...] = tuple(
     for kind, action_class in sorted(ACTIONS.items(), key=lambda item: item[1].rank or 0)
     if action_class.rank is not None
 )
-_FIELDS = (*WRITABLE, *DEFAULT_SOFT_ATTRIBUTES)
+
+
+def fields_of(kind: str = "document") -> tuple[str, ...]:
+    """What a client may write on ``kind`` by default: its writable properties and the
+    default soft attributes (a part has ``Description`` and ``Source``, no ``Title``)."""
+    return (*kind_named(kind).writable, *DEFAULT_SOFT_ATTRIBUTES)
+
+
+_FIELDS = fields_of("document")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _TEXT = st.text(alphabet=_LETTERS + " ", min_size=1, max_size=12)
 #: A document's Name must not be blank: a letter first.
@@ -46,12 +56,18 @@ _NAMES = st.builds(operator.add, st.sampled_from(_LETTERS), st.text(_LETTERS + "
 
 
 def changes(
-    *, fields: Sequence[str] = _FIELDS, min_size: int = 1, max_size: int | None = None
+    *,
+    fields: Sequence[str] | None = None,
+    min_size: int = 1,
+    max_size: int | None = None,
+    kind: str = "document",
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Partial updates over writable properties: ``{"Title": "abc"}``.
+    """Partial updates over writable properties: ``{"Title": "abc"}``; of a part with
+    ``kind="part"``, over its fields (``fields`` overrides either).
 
     Shrinks towards one field (the first of ``fields``) with a one-letter value.
     """
+    fields = fields_of(kind) if fields is None else fields
     return st.dictionaries(
         st.sampled_from(tuple(fields)),
         _TEXT,
@@ -61,11 +77,13 @@ def changes(
 
 
 def documents(
-    *, soft_attributes: Sequence[str] = DEFAULT_SOFT_ATTRIBUTES
+    *, soft_attributes: Sequence[str] = DEFAULT_SOFT_ATTRIBUTES, kind: str = "document"
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Properties to create a document with: a Name, and optionally Title, Description and
-    soft attributes. Shrinks towards ``{"Name": "a"}``."""
-    optional = {name: st.none() | _TEXT for name in (*WRITABLE, *soft_attributes)}
+    """Properties to create a document (or a part, ``kind="part"``) with: a Name, and
+    optionally its kind's writable properties and soft attributes. Shrinks towards
+    ``{"Name": "a"}``."""
+    writable = kind_named(kind).writable
+    optional = {name: st.none() | _TEXT for name in (*writable, *soft_attributes)}
     return st.fixed_dictionaries({"Name": _NAMES}, optional=optional)
 
 
@@ -99,9 +117,12 @@ def steps(
     actions: Sequence[str] = ACTION_KINDS,
     max_request: int = 8,
     documents: int = 1,
-    fields: Sequence[str] = _FIELDS,
+    fields: Sequence[str] | None = None,
+    kind: str = "document",
 ) -> st.SearchStrategy[Step]:
-    """One intervention with a ``before_request`` trigger in ``[1, max_request]``.
+    """One intervention with a ``before_request`` trigger in ``[1, max_request]``; another
+    user's edits change ``fields`` (by default those of ``kind``: give ``kind="part"`` for
+    scenarios of parts).
 
     Shrinks towards an indexer micro-update of no duration before the first request; among
     action kinds, towards the earlier ones of :data:`ACTION_KINDS`.
@@ -109,21 +130,22 @@ def steps(
     unknown = sorted(set(actions) - set(ACTION_KINDS))
     if unknown:
         raise ValueError(f"unknown action kind(s) {unknown}; known: {list(ACTION_KINDS)}")
-    kinds = [kind for kind in ACTION_KINDS if kind in actions]
+    kinds = [name for name in ACTION_KINDS if name in actions]
     if not kinds:
         raise ValueError("actions must name at least one action kind")
     kind_strategy = st.sampled_from(kinds)
+    fields = fields_of(kind) if fields is None else fields
     request = st.integers(min_value=1, max_value=max_request)
     document = st.just(0) if documents <= 1 else st.integers(0, documents - 1)
-    layouts = {kind: _layout(kind, tuple(fields)) for kind in kinds}
+    layouts = {name: _layout(name, tuple(fields)) for name in kinds}
 
     @st.composite
     def one_step(draw: st.DrawFn) -> Step:
-        kind = draw(kind_strategy)
+        action_kind = draw(kind_strategy)
         trigger = draw(request)
         index = draw(document)
-        details = [draw(strategy) for strategy in layouts[kind]]
-        return _build(kind, trigger, index, details)
+        details = [draw(strategy) for strategy in layouts[action_kind]]
+        return _build(action_kind, trigger, index, details)
 
     return one_step()
 
@@ -167,6 +189,7 @@ def conflict_schedules(
     max_request: int = 8,
     documents: int = 1,
     release_check_outs: bool = True,
+    kind: str = "document",
 ) -> st.SearchStrategy[ConflictSchedule]:
     """Schedules of up to ``max_interventions`` interventions, ordered by trigger.
 
@@ -174,6 +197,9 @@ def conflict_schedules(
     correct client must succeed afterwards. A check-out by another user is followed by that
     user's check-in two requests later (at the latest at request n) unless
     ``release_check_outs=False``.
+
+    ``kind="part"``: schedules for scenarios of parts (another user's edits change a part's
+    fields).
 
     Shrinks towards fewer interventions, micro-updates before anything else, shorter
     durations and earlier triggers.
@@ -184,7 +210,7 @@ def conflict_schedules(
     # Built once per call, not per draw: constructing and validating the nested strategies
     # on every example cost more than running the example itself.
     drawn = st.lists(
-        steps(actions=actions, max_request=max(1, last), documents=documents),
+        steps(actions=actions, max_request=max(1, last), documents=documents, kind=kind),
         max_size=max_interventions,
     )
     return drawn.map(

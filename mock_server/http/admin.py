@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..core.errors import Forbidden, MockError, WindchillError
+from ..core.errors import BadRequest, Forbidden, MockError, WindchillError
 from ..core.interventions import Intervention
 from ..core.journal import IN_PROCESS_ENVIRON
+from ..core.kinds import kind_named
 from . import jsonbody
 from .state import state
 
@@ -208,12 +209,17 @@ def expire_csrf() -> Response:
 @blueprint.route("/documents", methods=["GET", "POST"])
 def documents() -> Response:
     """GET: every document ID. POST: create one as set-up (no request counted; journalled
-    once as a ``setup`` event with its starting values)."""
+    once as a ``setup`` event with its starting values); ``"@kind": "part"`` makes a part."""
     repository = state().repository
     if request.method == "POST":
         body = _body()
         user = body.pop("@user", "wcadmin")
-        doc_id = repository.add_document(body, user=str(user))
+        kind = body.pop("@kind", "document")
+        try:
+            kind = kind_named(kind)
+        except MockError as error:
+            raise BadRequest(str(error)) from None
+        doc_id = repository.add_document(body, user=str(user), kind=kind)
         response = jsonify({"id": doc_id, "entity": repository.peek(doc_id)})
         response.status_code = 201
         return response

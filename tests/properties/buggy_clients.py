@@ -220,6 +220,31 @@ def correct_update(
 
 
 @reports_failure
+def keeps_writing_a_stale_or(
+    session: requests.Session,
+    service_root: str,
+    doc_id: str,
+    changes: Mapping[str, Any],
+    sleep: Sleep,
+) -> str:
+    """Bug: caches the document's URL (its OR:) and, after a conflict, re-reads that URL and
+    retries there. Fine while nobody checks in; once another user makes a new iteration, the
+    OR: names a past one, every read shows it unchanged, and every write is refused."""
+    url = f"{service_root.rstrip('/')}/DocMgmt/Documents('{doc_id}')"
+    wrs = Wrs(session, service_root, doc_id, sleep)
+    etag = session.get(url).headers.get("ETag")
+    for attempt in range(1, MAX_RETRIES + 2):
+        response = wrs.patch(changes, etag, url)
+        if response.ok:
+            return "applied"
+        if response.status_code not in RETRYABLE or attempt > MAX_RETRIES:
+            return "failed"
+        sleep(delay(attempt, response))
+        etag = session.get(url).headers.get("ETag")
+    return "failed"
+
+
+@reports_failure
 def retries_with_the_stale_etag(
     session: requests.Session,
     service_root: str,

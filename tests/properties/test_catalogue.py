@@ -25,6 +25,7 @@ from buggy_clients import (
     applies_again_after_a_lost_response,
     correct_update,
     drops_if_match_on_retry,
+    keeps_writing_a_stale_or,
     leaves_the_document_checked_out,
     merges_against_the_current_state,
     never_sends_if_match,
@@ -71,11 +72,22 @@ class Bug:
     actions: tuple[str, ...] = ACTION_KINDS
     #: The latest request an intervention may precede.
     max_request: int = 8
+    #: Profile knobs of the server it meets.
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 CATALOGUE = [
     Bug(retries_with_the_stale_etag, "stale-retry", actions=NO_LOSS),
-    Bug(retries_blindly_after_412, "blind-retry-after-412", actions=EDITS, max_request=4),
+    # Where each iteration has its own OR:, its blind retry goes to a past iteration and shows
+    # as stale-iteration; on a server with one ID for every iteration, as what it is.
+    Bug(
+        retries_blindly_after_412,
+        "blind-retry-after-412",
+        actions=EDITS,
+        max_request=4,
+        overrides={"per_iteration_ids": False},
+    ),
+    Bug(keeps_writing_a_stale_or, "stale-iteration", actions=EDITS, max_request=4),
     Bug(retries_without_backoff, "backoff", actions=NO_LOSS),
     # Only a long background job outlasts the backoff of three retries.
     Bug(retries_until_it_succeeds, "bounded-effort", actions=("micro_update",), max_request=4),
@@ -167,6 +179,7 @@ def test_the_checker_catches_the_bug_with_a_short_schedule(
             seen,
             actions=bug.actions,
             max_request=bug.max_request,
+            overrides=bug.overrides,
         )
 
     violation = caught.value

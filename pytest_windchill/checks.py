@@ -98,6 +98,7 @@ def check_update(
     since: int = 0,
     initial: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    batch: Sequence[str] = (),
 ) -> None:
     """Judge the update of ``doc_id`` by ``user``; raise :class:`ConcurrencyViolation`.
 
@@ -110,13 +111,19 @@ def check_update(
     ``initial`` is the document's writable values before the history begins; the mock
     journals set-up (``create_document``), so it is needed only for a history that starts
     part-way, such as a bounded journal. Without either, the first journalled values are the
-    earliest the checker knows.
+    earliest the checker knows. ``batch`` names the objects updated in the same ``$batch``
+    change set (``UpdateResult.batch`` adds its own): the update stood or fell with them, so
+    liveness weighs the interference on all of them.
     """
     status = outcome_status(outcome)
     policy = policy if policy is not None else RetryPolicy()
     history = [e for e in events if e.document == _first_id(events, doc_id)]
+    # An update made in one change set with others stood or fell with them.
+    batched = (*batch, *getattr(outcome, "batch", ()))
+    together = {_first_id(events, d) for d in batched} | {_first_id(events, doc_id)}
     rules = ServerRules.of(profile)
     judge = _Judge(history, dict(changes), status, user, rules, policy, since, initial)
+    judge.batch_history = [e for e in events if e.document in together]
     failure = judge.first_violation()
     if failure is None:
         return
@@ -139,6 +146,9 @@ class _Judge(History):
         initial: Mapping[str, Any] | None,
     ) -> None:
         super().__init__(history, user, since, initial)
+        #: The history of every object updated in the same change set (this one's alone
+        #: outside a batch): what liveness weighs.
+        self.batch_history = history
         self.changes = changes
         self.outcome = outcome
         self.rules = rules
@@ -183,7 +193,12 @@ class _Judge(History):
         return None
 
     def lost_update(self) -> tuple[str, str] | None:
-        reads = [o for o in self.ops if o.op == "read" and o.outcome == "ok"]
+        # The first read of the object as it is: a past iteration's OR: shows old values.
+        reads = [
+            o
+            for o in self.ops
+            if o.op == "read" and o.outcome == "ok" and o.invoke.addressed != "past_iteration"
+        ]
         if not reads:
             return None
         base = reads[0].end
@@ -393,11 +408,11 @@ class _Judge(History):
             )
         return None
 
-    def _checked_out_by_others(self) -> bool:
+    def _checked_out_by_others(self, history: list[Event]) -> bool:
         """Whether another user held the document checked out during the update: a check-out
         made before it and not released when it began, or one made during it."""
         holder: str | None = None
-        for e in self.history:
+        for e in history:
             if e.process == self.user or e.type not in ("intervention", "ok"):
                 continue
             if (e.message or "").startswith(SKIPPED_PREFIX):
@@ -428,7 +443,10 @@ class _Judge(History):
     def liveness(self) -> tuple[str, str] | None:
         if self.outcome != "failed" or self.policy.deadline is not None:
             return None
-        foreign_checkout = self._checked_out_by_others()
+        foreign_checkout = any(
+            self._checked_out_by_others([e for e in self.batch_history if e.document == doc])
+            for doc in {e.document for e in self.batch_history}
+        )
         failures = [o for o in self.ops if o.outcome in ("fail", "info")]
         # A client must ride out conflicts, lost responses and the transient statuses; any
         # other refusal (a 4xx, or a 500: an error, not a "try again later") may end it.
@@ -444,7 +462,7 @@ class _Judge(History):
         start = self.ops[0].invoke.t if self.ops else 0.0
         interference = sum(
             self._cost(e)
-            for e in self.history
+            for e in self.batch_history
             if e.type in ("intervention", "background")
             and e.process != "setup"
             # during this update, or earlier but still in flight when it began

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import pytest
@@ -326,12 +326,15 @@ class WindchillMock:
         policy: RetryPolicy | None = None,
         user: str | None = None,
         since: int = 0,
+        batch: Sequence[str] = (),
     ) -> None:
         """Judge a client's update of ``doc_id`` from the journal.
 
         ``outcome`` is an ``UpdateResult`` or one of ``"applied"``, ``"merged"``,
         ``"review"``, ``"failed"``; ``policy`` is the client's retry policy (default
-        ``RetryPolicy()``). Raises ``ConcurrencyViolation`` naming the property broken.
+        ``RetryPolicy()``). ``batch``: the other objects the client updated in the same
+        ``$batch`` change set (an ``UpdateResult`` of ``update_batch`` says so itself).
+        Raises ``ConcurrencyViolation`` naming the property broken.
         """
         from .checks import check_update
 
@@ -364,6 +367,7 @@ class WindchillMock:
                 seed=self.config.seed,
                 since=since,
                 notes=notes,
+                batch=batch,
             )
         finally:
             self.record_outcome(outcome)

@@ -68,6 +68,9 @@ class UpdateResult:
     #: The ID the change was written to, when not ``document``: the latest iteration's, after
     #: a new iteration (with its own ``OR:``) replaced the one ``document`` names.
     written_to: str | None = None
+    #: The objects updated together with this one in one change set (``update_batch``): the
+    #: checker then weighs the interference on all of them (liveness).
+    batch: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

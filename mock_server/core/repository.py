@@ -757,10 +757,29 @@ class Repository:
             for commit in transaction.on_commit:
                 commit()
 
+    def _keep_through_rollback(self, doc: Document, again: Callable[[Document], None]) -> None:
+        """Other processes' work on an object a change set changed: a rollback puts the
+        object back as it was, then does this work again (journalled once, when it happened)."""
+        transaction = self._transaction
+        if transaction is not None and transaction.changed(doc.oid) and not transaction.replaying:
+            transaction.replay.append((doc.oid, again))
+
     def _roll_back(self, transaction: _Transaction, reason: str) -> list[int]:
         for saved in reversed(transaction.saves):
             self._store.restore(saved)
         self._store.restore(transaction.start)
+        # Background work and interventions that hit those objects meanwhile stay done.
+        journal, metrics = self.journal, self.metrics
+        self.journal, self.metrics = Journal(), Metrics()  # journalled when they happened
+        transaction.replaying = True
+        try:
+            for family_oid, again in transaction.replay:
+                doc = self._store.docs.get(family_oid)
+                if doc is not None:
+                    again(doc)
+        finally:
+            transaction.replaying = False
+            self.journal, self.metrics = journal, metrics
         now = self._clock.now()
         undone = []
         for op_id, op, user, family_oid in transaction.ops:
@@ -900,7 +919,8 @@ class Repository:
             journal.invoke(
                 now,
                 target=None if key == family.first_id else key,
-                addressed=_addressed(key, doc, family),
+                # What the key names now: an intervention that fired may have made it past.
+                addressed=_addressed(key, self._store.resolve(key), family),
                 if_match=if_match,
                 changes=changes,
                 etag_before=self._etag_of_key(key),
@@ -1126,6 +1146,7 @@ class Repository:
         return shaping
 
     def _apply_arrival(self, doc: Document, arrival: Arrival) -> None:
+        self._keep_through_rollback(doc, lambda d: self._apply_arrival(d, arrival))
         doc.touch(arrival.t)
         doc.busy_until = max(doc.busy_until, arrival.t + arrival.duration)
         doc.busy_source = arrival.source
@@ -1142,6 +1163,10 @@ class Repository:
         )
 
     def _apply_action(self, doc: Document, action: Action, when: float, *, strict: bool) -> None:
+        if not isinstance(action, MicroUpdate):  # an arrival keeps itself
+            self._keep_through_rollback(
+                doc, lambda d: self._apply_action(d, action, when, strict=False)
+            )
         try:
             self._apply_state_action(doc, action, when)
         except WindchillError as error:
@@ -1341,6 +1366,12 @@ class _Transaction:
         self.documents: dict[int, str] = {}
         #: Work that only a commit may do (forgetting a deleted object's background streams).
         self.on_commit: list[Callable[[], None]] = []
+        #: Other processes' work on changed objects, to do again after a rollback.
+        self.replay: list[tuple[int, Callable[[Document], None]]] = []
+        self.replaying = False
+
+    def changed(self, family_oid: int) -> bool:
+        return family_oid in self._saved
 
     def before_change(self, family_oid: int, op_id: int) -> None:
         if family_oid not in self._saved:

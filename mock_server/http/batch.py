@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 from itertools import groupby
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, request
-from werkzeug.test import EnvironBuilder, run_wsgi_app
+from werkzeug.test import EnvironBuilder
 
 from ..core.errors import BadRequest, WindchillError
 from ..core.journal import LOST_RESPONSE_ENVIRON
@@ -175,16 +176,28 @@ class _Runner:
             data=item.body,
             base_url=request.host_url,
         ).get_environ()
-        app_iter, status, response_headers = run_wsgi_app(
-            current_app.wsgi_app, environ, buffered=True
-        )
-        body = b"".join(app_iter)
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        # The app is called directly (not through a copy of the environ) so that a lost
+        # response, which the app marks in the environ, is seen here.
+        chunks = current_app.wsgi_app(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         if environ.get(LOST_RESPONSE_ENVIRON):
             self.lost = True
+        status, response_headers = started
         code = int(status.split(" ", 1)[0])
-        kept = [(n, v) for n, v in response_headers.items() if n.lower() != "content-length"]
+        kept = [(n, v) for n, v in response_headers if n.lower() != "content-length"]
         if item.content_id is not None and code < 400:
-            location = response_headers.get("Location") or _entity_url(body, path)
+            location = dict(response_headers).get("Location") or _entity_url(body, path)
             if location:
                 references[item.content_id] = urlsplit(location).path
         return BatchResponse(code, kept, body, item.content_id)

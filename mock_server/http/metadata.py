@@ -92,7 +92,7 @@ def _annotations(kind: EntityKind) -> str:
         '<Annotation Term="Capabilities.BatchSupported" Bool="true"/>'
         '<Annotation Term="Capabilities.BatchSupport"><Record>'
         '<PropertyValue Property="Supported" Bool="true"/>'
-        '<PropertyValue Property="ContinueOnErrorSupported" Bool="false"/>'
+        '<PropertyValue Property="ContinueOnErrorSupported" Bool="true"/>'
         '<PropertyValue Property="ReferencesInRequestBodiesSupported" Bool="false"/>'
         '<PropertyValue Property="ReferencesAcrossChangeSetsSupported" Bool="false"/>'
         '<PropertyValue Property="EtagReferencesSupported" Bool="false"/>'

@@ -110,6 +110,7 @@ MAX_KEY_CHARS = 256
 #: What data and ``$metadata`` can be sent as, for ``Accept`` (406 when none is acceptable).
 _METADATA_TYPES = ["application/xml"]
 _DATA_TYPES = ["application/json"]
+_BATCH_TYPES = ["multipart/mixed", "application/json"]
 
 
 @blueprint.before_request
@@ -169,7 +170,13 @@ def _check_accept() -> None:
     path = request.path
     if "Accept" not in request.headers or path.endswith("/$count"):
         return
-    offered = _METADATA_TYPES if path.endswith("/$metadata") else _DATA_TYPES
+    offered = (
+        _METADATA_TYPES
+        if path.endswith("/$metadata")
+        else _BATCH_TYPES
+        if path.endswith("/$batch")
+        else _DATA_TYPES
+    )
     # OData clients add format parameters (application/json;odata.metadata=minimal), which
     # Werkzeug would require the offer to repeat: compare the media types alone.
     accepted = MIMEAccept(

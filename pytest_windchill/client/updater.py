@@ -40,6 +40,7 @@ from typing import Any
 import requests
 
 from ..outcomes import TRANSIENT_STATUSES, UpdateResult, UpdateStatus
+from .batch import BatchRun
 from .merge import three_way_merge
 from .monitor import ConflictRateMonitor
 from .policy import RetryPolicy, parse_retry_after, rng
@@ -152,6 +153,16 @@ class DocumentUpdater:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def update_batch(self, updates: Mapping[str, Mapping[str, Any]]) -> dict[str, UpdateResult]:
+        """Apply ``{doc_id: changes}`` all or nothing, as one ``$batch`` change set (see
+        :mod:`.batch`); one result per object. Never raises for HTTP outcomes."""
+        results = BatchRun(self, updates).run()
+        for result in results.values():
+            self.monitor.record(result)
+            if self.on_result is not None:
+                self.on_result(result)
+        return results
 
     # ------------------------------------------------------------ HTTP helpers
 

@@ -602,3 +602,43 @@ def waits_only_after_409(
             sleep(delay(attempt, response))
         current = wrs.read()
     return "failed"
+
+
+# --------------------------------------------------------------------------- change sets
+
+
+def batch_reports_the_first_request_applied(
+    session: requests.Session,
+    service_root: str,
+    updates: Mapping[str, Mapping[str, Any]],
+    sleep: Sleep,
+) -> dict[str, str]:
+    """Bug: sends every update in one change set and, when the change set fails, reports the
+    requests before the failing one as applied — as if a change set were a list of separate
+    requests. A change set is atomic: when one request fails, none is applied."""
+    first = Wrs(session, service_root, next(iter(updates)), sleep)
+    etags = {doc_id: Wrs(session, service_root, doc_id, sleep).read().etag for doc_id in updates}
+    requests_ = [
+        {
+            "id": str(number),
+            "atomicityGroup": "all",
+            "method": "PATCH",
+            "url": f"Documents('{doc_id}')",
+            "headers": {"Content-Type": "application/json", "If-Match": etags[doc_id] or "*"},
+            "body": dict(changes),
+        }
+        for number, (doc_id, changes) in enumerate(updates.items(), 1)
+    ]
+    response = session.post(
+        f"{first.root}/DocMgmt/$batch",
+        json={"requests": requests_},
+        headers={"CSRF_NONCE": first.nonce()},
+    )
+    answers = response.json()["responses"]
+    if all(answer["status"] < 300 for answer in answers):
+        return dict.fromkeys(updates, "applied")
+    failed = int(answers[0]["id"]) if len(answers) == 1 else len(updates)
+    return {
+        doc_id: "applied" if number < failed else "failed"
+        for number, doc_id in enumerate(updates, 1)
+    }

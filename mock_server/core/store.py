@@ -227,7 +227,8 @@ class DocumentStore:
         return _Saved(docs, past, saved_queues, self.timed & wanted, self._next_oid)
 
     def restore(self, saved: _Saved) -> None:
-        """Put the saved families back as they were and forget objects added since."""
+        """Put the saved families back as they were and forget objects added since (their ids
+        stay used)."""
         for order in list(self.orders.values()):
             for oid in order[bisect.bisect_left(order, saved.next_oid) :]:
                 self.discard(oid)
@@ -246,7 +247,8 @@ class DocumentStore:
         for past in saved.past.values():
             for iteration in past:
                 self._keep_past(iteration)
-        self._next_oid = saved.next_oid
+        # Object ids are not handed out again: what stays (another user's new iteration made
+        # meanwhile) may hold one, and a journal must never mix two objects under one ID.
 
 
 def let_go(*containers: dict[Any, Any] | deque[Any]) -> None:

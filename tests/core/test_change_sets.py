@@ -22,7 +22,13 @@ from mock_server.core import (
     VirtualClock,
     WriteConditions,
 )
-from mock_server.core.errors import Conflict, InjectedFault, NotFound, PreconditionFailed
+from mock_server.core.errors import (
+    Conflict,
+    InjectedFault,
+    NotFound,
+    NotLatestIteration,
+    PreconditionFailed,
+)
 
 
 def create(repository: Repository, kind: str = "document", **properties: Any) -> dict[str, Any]:
@@ -514,3 +520,24 @@ def test_a_concurrent_edit_before_the_change_set_is_not_undone(repository: Repos
     assert state_of(repository, latest) == before
     assert repository.peek(latest)["Title"] == "theirs"
     assert read(repository, doc["ID"])["Latest"] is False
+
+
+def test_ids_handed_out_in_a_rolled_back_change_set_are_never_handed_out_again(
+    make_repository: RepositoryFactory,
+) -> None:
+    # Another user's edit of b, fired inside the change set, gives b a new OR: that stays;
+    # the rollback must not hand that id out again (to a's next iteration, say).
+    repository = make_repository("thread")
+    a, b = create(repository), create(repository)
+    repository.inject(Intervention(b["ID"], ConcurrentEdit({"Title": "theirs"}), before_request=1))
+    with repository.change_set() as change_set:
+        repository.update(a["ID"], {"Title": "mine"}, user="wcadmin")
+        with pytest.raises(NotLatestIteration):  # b's OR: names a past iteration now
+            repository.update(b["ID"], {"Title": "mine"}, user="wcadmin")
+        change_set.roll_back("b was refused")
+    repository.inject(Intervention(a["ID"], ConcurrentEdit({"Title": "later"})))
+
+    latest_a, latest_b = repository.latest_id(a["ID"]), repository.latest_id(b["ID"])
+    assert latest_a != latest_b
+    assert repository.peek(latest_a)["Title"] == "later"
+    assert repository.peek(latest_b)["Title"] == "theirs"

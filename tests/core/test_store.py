@@ -88,7 +88,9 @@ def test_restore_undoes_everything_since_save() -> None:
     assert store.queue(doc.oid).interventions() == []
     assert store.queue(doc.oid).requests == 0
     assert store.get(added.id) is None
-    assert store.allocate() == added.oid, "the ids handed out since are handed out again"
+    # Ids handed out since stay used: another user's new iteration made meanwhile may hold
+    # one, and the journal must never name two objects with one ID.
+    assert store.allocate() > added.oid
 
 
 def test_pages_and_counts_follow_object_id_order_whatever_the_order_of_adding() -> None:

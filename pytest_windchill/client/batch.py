@@ -10,8 +10,9 @@ change set of conditional PATCHes (OData 4.01 JSON batch format), and then:
   one its key names), merges each against its first read, and sends the whole change set
   again; a field someone else changed sends the change set to review (every object reports
   ``review``; nothing is written);
-* the response was lost → read every object: the change set was applied if and only if every
-  object holds its values (it is atomic); otherwise, retry;
+* the response was lost → read every object: the change set was applied if any object shows
+  its ``X-Client-UpdateToken`` (it is atomic; where the server keeps no tokens, if every
+  object holds its values); otherwise, retry;
 * retries spent, or another refusal → every object reports ``failed``.
 
 All objects must be of one kind (one domain's ``$batch``).
@@ -48,6 +49,7 @@ class Updater(Protocol):
     _rng: random.Random
 
     def url(self, doc_id: str, suffix: str = "") -> str: ...
+    def next_token(self) -> str: ...
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response: ...
 
 
@@ -69,7 +71,8 @@ class BatchRun:
         together = tuple(updates)
         self.results = {doc_id: UpdateResult(document=doc_id, batch=together) for doc_id in updates}
         self.keys = {doc_id: doc_id for doc_id in updates}
-        self.version_keys: dict[str, str] = {}
+        #: The X-Client-UpdateToken each object showed when last read.
+        self.tokens: dict[str, str | None] = {}
         self.retries = 0
         self.slept = 0.0
 
@@ -93,12 +96,19 @@ class BatchRun:
         pending = dict(self.changes)
         merged: set[str] = set()
         while True:
+            token = self.updater.next_token()
             try:
-                responses = self._send(pending, {d: bases[d][1] for d in pending})
+                responses = self._send(pending, {d: bases[d][1] for d in pending}, token)
             except Lost:
                 self._note_all(0)
                 currents = {doc_id: self._read(doc_id) for doc_id in self.changes}
-                if all(_holds(currents[d][0], pending[d]) for d in pending):
+                # Applied or not, the change set is one: our token on any object says it
+                # was (another user may have written over the others since); without
+                # tokens, every object holding its values does.
+                tokens = [self.tokens.get(d) for d in self.changes]
+                if token in tokens or (
+                    not any(tokens) and all(_holds(currents[d][0], pending[d]) for d in pending)
+                ):
                     self._succeed(merged)
                     return
                 if not self._back_off(None):
@@ -142,9 +152,10 @@ class BatchRun:
         """The latest iteration's values and ETag (through the VersionID when the key names
         a past iteration); writes go to the latest's ID from then on."""
         key = self.keys[doc_id]
-        values, etag = self._get(key)
+        values, etag, token = self._get(key)
         if values.get("Latest") is False and isinstance(values.get("VersionID"), str):
-            values, etag = self._get(str(values["VersionID"]))
+            values, etag, token = self._get(str(values["VersionID"]))
+        self.tokens[doc_id] = token
         if isinstance(values.get("ID"), str) and values["ID"] != key:
             self.keys[doc_id] = str(values["ID"])
             self.results[doc_id].written_to = str(values["ID"])
@@ -152,7 +163,7 @@ class BatchRun:
             self.results[doc_id].etags.append(etag)
         return values, etag
 
-    def _get(self, key: str) -> tuple[dict[str, Any], str | None]:
+    def _get(self, key: str) -> tuple[dict[str, Any], str | None, str | None]:
         while True:
             try:
                 response = self.updater.request("GET", self.updater.url(key))
@@ -161,7 +172,8 @@ class BatchRun:
                     raise RequestFailed("the connection kept breaking on GET") from None
                 continue
             if response.status_code == 200:
-                return response.json(), response.headers.get("ETag")
+                headers = response.headers
+                return response.json(), headers.get("ETag"), headers.get("X-Client-UpdateToken")
             if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
                 if not self._back_off(None):
                     raise RequestFailed(f"GET kept failing with HTTP {response.status_code}")
@@ -169,11 +181,14 @@ class BatchRun:
             raise RequestFailed(f"GET {key} failed: HTTP {response.status_code}")
 
     def _send(
-        self, pending: Mapping[str, Mapping[str, Any]], etags: Mapping[str, str | None]
+        self,
+        pending: Mapping[str, Mapping[str, Any]],
+        etags: Mapping[str, str | None],
+        token: str,
     ) -> list[dict[str, Any]]:
         requests_ = []
         for number, (doc_id, changes) in enumerate(pending.items(), 1):
-            headers = {"Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json", "X-Client-UpdateToken": token}
             etag = etags.get(doc_id)
             if etag is not None:
                 headers["If-Match"] = etag

@@ -219,6 +219,16 @@ class WindchillMock:
         ) -> Intervention:
             """Another user edits the document: a new iteration."""
 
+        def new_iteration(
+            self,
+            doc_id: str,
+            user: str = "other",
+            *,
+            before_request: int | None = None,
+            at: float | None = None,
+        ) -> Intervention:
+            """Another user checks the document out and in: a new iteration, no change."""
+
         def check_out_as(
             self,
             doc_id: str,

@@ -258,6 +258,14 @@ if TYPE_CHECKING:
         document: int = 0,
     ) -> Step: ...
 
+    def new_iteration(
+        *,
+        before_request: int | None = None,
+        at: float | None = None,
+        user: str = "other",
+        document: int = 0,
+    ) -> Step: ...
+
     def check_out_as(
         *,
         before_request: int | None = None,
@@ -323,5 +331,6 @@ __all__ = [
     "lifecycle_change",
     "lose_response",
     "micro_update",
+    "new_iteration",
     "undo_check_out_as",
 ]

@@ -18,6 +18,7 @@ from .interventions import (
     LifecycleChange,
     LoseResponse,
     MicroUpdate,
+    NewIteration,
     UndoCheckOutBy,
 )
 from .journal import Event, Journal, Metrics
@@ -48,6 +49,7 @@ __all__ = [
     "Metrics",
     "MicroUpdate",
     "MockError",
+    "NewIteration",
     "OpResult",
     "Profile",
     "Repository",

@@ -185,6 +185,23 @@ class ConcurrentEdit(_Drawn):
 
 
 @dataclass(frozen=True)
+class NewIteration(_Drawn):
+    """Another user checks the document out and back in at once, changing nothing: a new
+    iteration. Where iterations have their own ``OR:`` (``wrs``, ``thread``), the ID a
+    client holds then names a past iteration: the stale ``OR:`` in its simplest form."""
+
+    kind: ClassVar[ActionKind] = "new_iteration"
+    request_action: ClassVar[bool] = False
+    helper: ClassVar[str] = "new_iteration"
+    rank: ClassVar[int | None] = 7
+    draws: ClassVar[tuple[tuple[str, Domain], ...]] = ()
+    user: str = "other"
+
+    def __post_init__(self) -> None:
+        _user(self.user)
+
+
+@dataclass(frozen=True)
 class CheckOutBy(_Drawn):
     """Another user checks the document out (and keeps it)."""
 
@@ -291,6 +308,7 @@ Action = (
     MicroUpdate
     | LifecycleChange
     | ConcurrentEdit
+    | NewIteration
     | CheckOutBy
     | CheckInBy
     | UndoCheckOutBy
@@ -305,6 +323,7 @@ ACTIONS: Mapping[str, type[Action]] = {
         MicroUpdate,
         LifecycleChange,
         ConcurrentEdit,
+        NewIteration,
         CheckOutBy,
         CheckInBy,
         UndoCheckOutBy,

@@ -64,6 +64,7 @@ ActionKind = Literal[
     "micro_update",
     "lifecycle_change",
     "concurrent_edit",
+    "new_iteration",
     "check_out",
     "check_in",
     "undo_check_out",

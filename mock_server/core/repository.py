@@ -70,6 +70,7 @@ from .interventions import (
     LifecycleChange,
     LoseResponse,
     MicroUpdate,
+    NewIteration,
     UndoCheckOutBy,
 )
 from .journal import (
@@ -1229,6 +1230,14 @@ class Repository:
         doc.update_token = None
         doc.touch(when)
 
+    def _new_iteration(self, doc: Document, action: NewIteration, when: float) -> None:
+        if doc.checked_out_by is not None:
+            raise CheckedOut(
+                f"{doc.id} is checked out by {doc.checked_out_by}: a new iteration by "
+                f"{action.user} needs it checked in"
+            )
+        self._next_iteration(doc, {}, action.user, when)
+
     def _check_out_by(self, doc: Document, action: CheckOutBy, when: float) -> None:
         if doc.checked_out_by is not None:
             raise CheckedOut(_checked_out_message(doc, action.user))
@@ -1409,6 +1418,7 @@ _STATE_ACTIONS: dict[type[Action], _StateAction] = {
     MicroUpdate: Repository._micro_update,
     LifecycleChange: Repository._lifecycle_change,
     ConcurrentEdit: Repository._concurrent_edit,
+    NewIteration: Repository._new_iteration,
     CheckOutBy: Repository._check_out_by,
     CheckInBy: Repository._check_in_by,
     UndoCheckOutBy: Repository._undo_check_out_by,

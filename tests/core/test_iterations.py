@@ -15,6 +15,7 @@ from mock_server.core import (
     Intervention,
     LifecycleChange,
     MicroUpdate,
+    NewIteration,
     Repository,
     SourceSettings,
     VirtualClock,
@@ -619,3 +620,36 @@ def test_renumbering_a_part_is_checked_against_parts_only(repository: Repository
     with pytest.raises(Conflict):
         repository.create({"Name": "again", "Number": "D-1"}, user="u", kind="part")
     create(repository, "part", Number="P-2")  # the old Number is free again
+
+
+@pytest.mark.parametrize(("profile", "new_id"), [("thread", True), ("wrs", True), ("odata", False)])
+def test_a_new_iteration_intervention_leaves_the_client_a_stale_or(
+    make_repository: RepositoryFactory, profile: str, new_id: bool
+) -> None:
+    repository = make_repository(profile)
+    entity = repository.create({"Name": "doc", "Title": "mine"}, user="wcadmin").entity
+    assert entity is not None
+    doc_id = str(entity["ID"])
+
+    repository.inject(Intervention(doc_id, NewIteration(user="bob")))
+
+    latest = repository.peek(doc_id)
+    assert (latest["Version"], latest["Title"], latest["ModifiedBy"]) == ("A.2", "mine", "bob")
+    assert (latest["ID"] != doc_id) is new_id
+    if new_id:
+        with pytest.raises(NotLatestIteration):
+            repository.update(doc_id, {"Title": "x"}, user="wcadmin")
+    [event] = [e for e in repository.journal.events() if e.op == "new_iteration"]
+    assert (event.process, event.document, event.version) == ("bob", doc_id, "A.2")
+
+
+def test_a_new_iteration_of_a_checked_out_document_is_refused(
+    make_repository: RepositoryFactory,
+) -> None:
+    repository = make_repository("thread")
+    entity = repository.create({"Name": "doc"}, user="wcadmin").entity
+    assert entity is not None
+    repository.check_out(str(entity["ID"]), user="alice")
+
+    with pytest.raises(Conflict, match="needs it checked in"):
+        repository.inject(Intervention(str(entity["ID"]), NewIteration()))

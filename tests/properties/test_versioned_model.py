@@ -30,7 +30,7 @@ EXAMPLES = 400 if THOROUGH else 60
 #: Profiles where each iteration has its own OR: (thread sends ETags, wrs does not).
 PER_ITERATION = st.sampled_from(("thread", "wrs"))
 #: Another user's new iterations, and background work.
-NEW_ITERATIONS = ("micro_update", "concurrent_edit", "check_out")
+NEW_ITERATIONS = ("micro_update", "concurrent_edit", "new_iteration", "check_out")
 NO_RETRIES = RetryPolicy(max_retries=0)
 
 

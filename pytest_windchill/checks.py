@@ -299,8 +299,13 @@ class _Judge(History):
         for previous, retry in pairwise(patches):
             sent = previous.invoke.if_match
             # Resending the ETag the 409 itself reported as current (an operation was merely
-            # in flight) is fine; resending one the server had already moved past is not.
+            # in flight) is fine; resending one the server had already moved past is not. A
+            # failed change set rolled back in between makes its restored ETag current.
             current = previous.end.etag_after if previous.end is not None else None
+            since = previous.end.seq if previous.end is not None else previous.invoke.seq
+            for e in self.history:
+                if e.type == "rollback" and since < e.seq < retry.invoke.seq:
+                    current = e.etag_after
             if (
                 previous.status in self.rules.conflict_statuses
                 and sent is not None
@@ -410,10 +415,14 @@ class _Judge(History):
 
     def _checked_out_by_others(self, history: list[Event]) -> bool:
         """Whether another user held the document checked out during the update: a check-out
-        made before it and not released when it began, or one made during it."""
+        made before it and not released when it began, or one made during it (and not
+        rolled back with a failed change set)."""
         holder: str | None = None
+        undone = {e.op_id for e in history if e.type == "rollback"}
         for e in history:
             if e.process == self.user or e.type not in ("intervention", "ok"):
+                continue
+            if e.type == "ok" and e.op_id in undone:
                 continue
             if (e.message or "").startswith(SKIPPED_PREFIX):
                 continue

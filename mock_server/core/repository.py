@@ -514,6 +514,7 @@ class Repository:
             journal.about(doc.first_id)
             journal.succeed(now, doc)
             if self._transaction is not None:
+                self._transaction.created.append(doc.oid)
                 self._transaction.applied(journal.op_id, "create", user, doc.oid, doc.first_id)
             return self._result(doc)
 
@@ -769,9 +770,8 @@ class Repository:
         for saved in reversed(transaction.saves):
             self._store.restore(saved)
         self._store.restore(transaction.start)
-        # Background work and interventions that hit those objects meanwhile stay done.
-        journal, metrics = self.journal, self.metrics
-        self.journal, self.metrics = Journal(), Metrics()  # journalled when they happened
+        # Background work and interventions that hit those objects meanwhile stay done
+        # (journalled and counted when they happened, so not again).
         transaction.replaying = True
         try:
             for family_oid, again in transaction.replay:
@@ -780,7 +780,9 @@ class Repository:
                     again(doc)
         finally:
             transaction.replaying = False
-            self.journal, self.metrics = journal, metrics
+        for oid in transaction.created:  # gone again: their arrivals with them
+            if oid not in self._store.docs:
+                self._background.forget(oid)
         now = self._clock.now()
         undone = []
         for op_id, op, user, family_oid in transaction.ops:
@@ -921,7 +923,7 @@ class Repository:
                 now,
                 target=None if key == family.first_id else key,
                 # What the key names now: an intervention that fired may have made it past.
-                addressed=_addressed(key, self._store.resolve(key), family),
+                addressed=_addressed(key, self._store.get(key) or doc, family),
                 if_match=if_match,
                 changes=changes,
                 etag_before=self._etag_of_key(key),
@@ -935,11 +937,13 @@ class Repository:
                     self._lock.acquire()
                 now = self._clock.now()
                 self._materialise(family_oid, now)
+                # Meanwhile a new iteration may have made the key past: say so.
+                journal.readdress(_addressed(key, self._store.get(key) or doc, family))
             fault = next((a for a in shaping if isinstance(a, Fault)), None)
             try:
                 if fault is not None:
                     raise _fault_error(fault)
-                target = self._store.resolve(key)
+                target = self._store.resolve(key)  # inside: an intervention may have removed it
                 if not target.latest and op != "read":
                     raise self._not_latest(target)
                 if self._transaction is not None:
@@ -1151,7 +1155,8 @@ class Repository:
         doc.touch(arrival.t)
         doc.busy_until = max(doc.busy_until, arrival.t + arrival.duration)
         doc.busy_source = arrival.source
-        self.metrics.count_background(arrival.source)
+        if self._transaction is None or not self._transaction.replaying:
+            self.metrics.count_background(arrival.source)
         self._record(
             arrival.t,
             "background",
@@ -1164,12 +1169,12 @@ class Repository:
         )
 
     def _apply_action(self, doc: Document, action: Action, when: float, *, strict: bool) -> None:
-        if not isinstance(action, MicroUpdate):  # an arrival keeps itself
-            self._keep_through_rollback(
-                doc, lambda d: self._apply_action(d, action, when, strict=False)
-            )
         try:
             self._apply_state_action(doc, action, when)
+            if not isinstance(action, MicroUpdate):  # an arrival keeps itself
+                self._keep_through_rollback(
+                    doc, lambda d: self._apply_action(d, action, when, strict=False)
+                )
         except WindchillError as error:
             if strict:
                 raise
@@ -1296,6 +1301,8 @@ class Repository:
         return OpResult(self._entity(doc), self._etag_header(doc), lost, doc.update_token)
 
     def _record(self, when: float, type_: EventType, op: Op, process: str, **fields: Any) -> Event:
+        if self._transaction is not None and self._transaction.replaying:
+            return Event(0, when, type_, op, process)  # done again after a rollback: not news
         return self.journal.record(
             t=round(when - self.epoch, 6), type=type_, op=op, process=process, **fields
         )
@@ -1323,6 +1330,11 @@ class _OpRecorder:
         self._fields["document"] = document
         if request is not None:
             self._fields["request"] = request
+
+    def readdress(self, addressed: str | None) -> None:
+        """What the key names changed while the operation waited (injected latency)."""
+        if self._invoke is not None and self._invoke.addressed != addressed:
+            self._invoke = self._repository.journal.amend(self._invoke, addressed=addressed)
 
     def invoke(self, now: float, *, changes: Any = None, **fields: Any) -> None:
         """The ``invoke``: a body's ``changes`` are kept only while they look like a write."""
@@ -1378,6 +1390,8 @@ class _Transaction:
         #: Other processes' work on changed objects, to do again after a rollback.
         self.replay: list[tuple[int, Callable[[Document], None]]] = []
         self.replaying = False
+        #: Objects the change set created.
+        self.created: list[int] = []
 
     def changed(self, family_oid: int) -> bool:
         return family_oid in self._saved

@@ -228,10 +228,8 @@ class DocumentStore:
 
     def restore(self, saved: _Saved) -> None:
         """Put the saved families back as they were and forget objects added since (their ids
-        stay used)."""
-        for order in list(self.orders.values()):
-            for oid in order[bisect.bisect_left(order, saved.next_oid) :]:
-                self.discard(oid)
+        stay used), but for the working copy of an original that stays checked out (another
+        user's check-out of an object not saved)."""
         for family, queue in saved.queues.items():
             original = self.docs.get(family)
             if original is not None:
@@ -244,6 +242,12 @@ class DocumentStore:
                 self.timed.add(family)
         for doc in saved.docs:
             self.add(doc)
+        for order in list(self.orders.values()):
+            for oid in order[bisect.bisect_left(order, saved.next_oid) :]:
+                doc = self.docs[oid]
+                original = self.docs.get(doc.working_copy_of or -1)
+                if original is None or original.working_copy != oid:
+                    self.discard(oid)
         for past in saved.past.values():
             for iteration in past:
                 self._keep_past(iteration)

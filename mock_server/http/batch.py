@@ -27,7 +27,7 @@ import hashlib
 import json
 from itertools import groupby
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Response, current_app, request
 from werkzeug.test import EnvironBuilder
@@ -214,7 +214,10 @@ class _Runner:
                     code="BadReference",
                 )
             url = references[name] + (sep + rest if sep else "") + (qsep + query)
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:
+            raise BadRequest(f"The batched request's URL {url!r} is malformed: {error}") from None
         if parts.scheme or parts.netloc or url.startswith("/"):
             path = parts.path
         else:
@@ -224,7 +227,7 @@ class _Runner:
                 f"The batched request's URL {url!r} is outside the service root {ROOT}",
                 code="BadReference",
             )
-        if path.rstrip("/").endswith("/$batch"):
+        if unquote(path).rstrip("/").endswith("/$batch"):
             raise BadRequest("A $batch request cannot hold another $batch request")
         return path, parts.query
 

@@ -10,9 +10,10 @@ change set of conditional PATCHes (OData 4.01 JSON batch format), and then:
   one its key names), merges each against its first read, and sends the whole change set
   again; a field someone else changed sends the change set to review (every object reports
   ``review``; nothing is written);
-* the response was lost → read every object: the change set was applied if any object shows
-  its ``X-Client-UpdateToken`` (it is atomic; where the server keeps no tokens, if every
-  object holds its values); otherwise, retry;
+* the response was lost → read every iteration written to: the change set was applied if any
+  shows its ``X-Client-UpdateToken`` (it is atomic; a later iteration by another user leaves
+  it on the past one; where the server keeps no tokens, if an object holds its values);
+  otherwise, retry;
 * retries spent, or another refusal → every object reports ``failed``.
 
 All objects must be of one kind (one domain's ``$batch``).
@@ -71,8 +72,6 @@ class BatchRun:
         together = tuple(updates)
         self.results = {doc_id: UpdateResult(document=doc_id, batch=together) for doc_id in updates}
         self.keys = {doc_id: doc_id for doc_id in updates}
-        #: The X-Client-UpdateToken each object showed when last read.
-        self.tokens: dict[str, str | None] = {}
         self.retries = 0
         self.slept = 0.0
 
@@ -101,13 +100,14 @@ class BatchRun:
                 responses = self._send(pending, {d: bases[d][1] for d in pending}, token)
             except Lost:
                 self._note_all(0)
+                # Applied or not, the change set is one: our token on any of the iterations
+                # written to says it was. Read them by the keys written to: another user's
+                # new iteration since (which clears the token) leaves them as past ones.
+                seen = [self._get(self.keys[d])[2] for d in pending]
                 currents = {doc_id: self._read(doc_id) for doc_id in self.changes}
-                # Applied or not, the change set is one: our token on any object says it
-                # was (another user may have written over the others since); without
-                # tokens, every object holding its values does.
-                tokens = [self.tokens.get(d) for d in self.changes]
-                if token in tokens or (
-                    not any(tokens) and all(_holds(currents[d][0], pending[d]) for d in pending)
+                # Without tokens, an object holding its values says so (it is one change set).
+                if token in seen or (
+                    not any(seen) and any(_holds(currents[d][0], pending[d]) for d in pending)
                 ):
                     self._succeed(merged)
                     return
@@ -152,10 +152,9 @@ class BatchRun:
         """The latest iteration's values and ETag (through the VersionID when the key names
         a past iteration); writes go to the latest's ID from then on."""
         key = self.keys[doc_id]
-        values, etag, token = self._get(key)
+        values, etag, _ = self._get(key)
         if values.get("Latest") is False and isinstance(values.get("VersionID"), str):
-            values, etag, token = self._get(str(values["VersionID"]))
-        self.tokens[doc_id] = token
+            values, etag, _ = self._get(str(values["VersionID"]))
         if isinstance(values.get("ID"), str) and values["ID"] != key:
             self.keys[doc_id] = str(values["ID"])
             self.results[doc_id].written_to = str(values["ID"])

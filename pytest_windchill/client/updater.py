@@ -191,6 +191,7 @@ class _Run:
         self.key = result.document
         #: The object's VersionID, once read: the key that always names the latest iteration.
         self.version_key: str | None = None
+        self.key_token: str | None = None
 
     def run(self) -> UpdateResult:
         try:
@@ -223,7 +224,9 @@ class _Run:
                 status = 0
                 self.result.conflicts.append(status)
                 current = self._read_latest()
-                if self._is_own_write(current, token, pending):
+                # Another user's new iteration since clears the token on the latest; the
+                # iteration written to (now a past one) still shows it.
+                if self.key_token == token or self._is_own_write(current, token, pending):
                     self._succeed(merged)
                     return
                 if not self._back_off(None):
@@ -346,8 +349,9 @@ class _Run:
             except RequestFailed:
                 self._undo(doc_id)
                 raise
-            if current.values.get("CheckoutState") == "Checked in" and all(
-                current.values.get(k) == v for k, v in self.changes.items()
+            if current.values.get("CheckoutState") == "Checked in" and (
+                all(current.values.get(k) == v for k, v in self.changes.items())
+                or self._became_an_iteration(working_id)
             ):
                 self._succeed(dict(merge.changes) != self.changes)
                 return
@@ -368,6 +372,8 @@ class _Run:
         through the VersionID when that key names a past iteration (or ``moved`` says a
         write to it was refused as one)."""
         read = None if moved and self.version_key else self._read(self.key)
+        #: The update token of the iteration the key names (a past one keeps its token).
+        self.key_token = None if read is None else read.token
         if read is not None and read.version_id:
             self.version_key = read.version_id
         if read is None or (read.past_iteration and self.version_key):
@@ -425,6 +431,17 @@ class _Run:
             headers={"Content-Type": "application/json", "If-Match": "*"},
         )
 
+    def _became_an_iteration(self, working_id: str) -> bool:
+        """Where iterations have their own OR:, a checked-in working copy's ID names the
+        iteration it became: proof that our check-in happened (whatever came after)."""
+        try:
+            response = self.updater.request("GET", self.updater.url(working_id))
+        except Lost:
+            return False
+        return response.status_code == 200 and (
+            response.json().get("CheckoutState") != "Working copy"
+        )
+
     def _undo(self, doc_id: str) -> None:
         """Undo our check-out; try twice, since leaving a lock behind is the worst outcome."""
         for _ in range(2):
@@ -434,6 +451,8 @@ class _Run:
                 continue
             if response.status_code in (200, 400):  # 400: it is not checked out any more
                 return
+            if error_code(response) == "NotLatestIteration":
+                return  # a later iteration exists: the check-out was checked in already
             if response.status_code == 409 and error_code(response) == "CheckedOut":
                 return  # checked out by someone else: not our lock to undo
         log.error("%s: could not undo the check-out; the document may still be locked", doc_id)

@@ -871,15 +871,30 @@ def test_a_lost_check_in_of_a_partly_merged_update_that_happened_is_merged() -> 
     ids=["still-checked-out", "values-missing"],
 )
 def test_a_lost_check_in_that_did_not_happen_is_undone(after: dict[str, Any]) -> None:
+    # Checked in without our values: did our working copy become an iteration? No (404).
+    became = [("GET", WORKING_URL, error(404))] if after["checkout"] == "Checked in" else []
     run = script(
         *checked_out(),
         ("PATCH", WORKING_URL, LOST),
         ("GET", URL, read(None, **after)),
+        *became,
         ("POST", UNDO, reply(200)),
     )
     result = run.update()
     assert result.status == "failed"
     assert result.reason == "the connection broke during check-out / check-in; undone"
+
+
+def test_a_lost_check_in_that_became_an_iteration_is_a_success_whatever_came_after() -> None:
+    # Another user's edit after our check-in changed the values; the working copy's OR:,
+    # now our iteration (a past one), proves the check-in happened.
+    run = script(
+        *working_copy_patched(),
+        ("POST", CHECK_IN, LOST),
+        ("GET", URL, read(None, checkout="Checked in", Description="theirs")),
+        ("GET", WORKING_URL, read(None, checkout="Checked in", Description="mine")),
+    )
+    assert run.update().status == "applied"
 
 
 def test_a_lost_check_in_whose_read_fails_is_undone_and_reports_the_read() -> None:

@@ -10,6 +10,7 @@ import pytest
 from core_support import RepositoryFactory, background_events, state_of
 
 from mock_server.core import (
+    CheckOutBy,
     ConcurrentEdit,
     Event,
     Fault,
@@ -541,3 +542,47 @@ def test_ids_handed_out_in_a_rolled_back_change_set_are_never_handed_out_again(
     assert latest_a != latest_b
     assert repository.peek(latest_a)["Title"] == "later"
     assert repository.peek(latest_b)["Title"] == "theirs"
+
+
+def test_another_users_check_out_during_a_rolled_back_change_set_stays_whole(
+    make_repository: RepositoryFactory,
+) -> None:
+    # The check-out fires on the change set's request, which it then refuses: the working
+    # copy it made belongs to that user and must survive the rollback with its original.
+    repository = make_repository("thread")
+    doc = create(repository, Number="PUMP-1")
+    repository.inject(Intervention(doc["ID"], CheckOutBy(user="other"), before_request=1))
+    with repository.change_set() as change_set:
+        with pytest.raises(Conflict):
+            repository.update(doc["ID"], {"Title": "mine"}, user="alice")
+        change_set.roll_back("refused")
+
+    rows, total = repository.query(filters=[("Number", "PUMP-1")])
+    assert [entity["CheckoutState"] for entity, _ in rows] == ["Checked out", "Working copy"]
+    assert total == 2  # the original and the other user's working copy
+    assert repository.peek(doc["ID"])["CheckoutState"] == "Checked out"
+    checked_in = repository.check_in(doc["ID"], user="other").entity
+    assert checked_in is not None
+    assert checked_in["CheckoutState"] == "Checked in"
+
+
+def test_an_intervention_skipped_inside_a_change_set_is_not_applied_by_its_rollback(
+    make_repository: RepositoryFactory,
+) -> None:
+    repository = make_repository("thread")
+    doc = create(repository)
+    repository.inject(
+        Intervention(doc["ID"], ConcurrentEdit({"Title": "theirs"}), before_request=2)
+    )
+    with repository.change_set() as change_set:
+        working = check_out(repository, doc["ID"])  # the edit, on request 2, is skipped
+        repository.update(working, {"Title": "mine"}, user="alice")
+        change_set.roll_back("undone")
+
+    entity = repository.peek(doc["ID"])
+    assert (entity["Title"], entity["Version"], entity["CheckoutState"]) == (
+        None,
+        "A.1",
+        "Checked in",
+    )
+    assert repository.peek(doc["ID"])["ModifiedBy"] == "wcadmin"  # nobody else's edit

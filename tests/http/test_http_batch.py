@@ -780,3 +780,47 @@ def test_a_batch_without_a_lost_response_is_not_marked_lost(mock: Session) -> No
 
     assert lost is None
     assert single(answers(response)[0]).status == 200
+
+
+# -------------------------------------------------------------------- hostile URLs
+
+
+def test_an_escaped_batch_inside_a_batch_is_refused_and_keeps_the_change_set_atomic(
+    mock: Session,
+) -> None:
+    doc = mock.create(Name="Bracket")
+    inner = (
+        "--inner\r\n"
+        + http("PATCH", documents("OR:wt.doc.WTDocument:1"), {"Title": "x"})
+        + "\r\n--inner--\r\n"
+    )
+
+    got = answers(
+        post_batch(
+            mock,
+            change_set(
+                http("PATCH", documents(doc["ID"]), {"Title": "mine"}, content_id="1"),
+                f"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+                "Content-ID: 2\r\n\r\nPOST %24batch HTTP/1.1\r\n"
+                f"Content-Type: multipart/mixed; boundary=inner\r\n\r\n{inner}",
+            ),
+        )
+    )
+
+    assert single(got[0]).status == 400
+    assert mock.truth(doc["ID"])["entity"]["Title"] is None  # the change set rolled back
+
+
+def test_a_malformed_url_fails_its_request_with_400_and_the_batch_goes_on(mock: Session) -> None:
+    doc = mock.create(Name="Bracket")
+
+    response = post_batch(
+        mock,
+        http("PATCH", "http://[::1/x", {"Title": "nowhere"}),
+        http("PATCH", documents(doc["ID"]), {"Title": "applied"}),
+    )
+
+    assert response.status_code == 200
+    failed, applied = (single(item) for item in answers(response))
+    assert (failed.status, applied.status) == (400, 200)
+    assert "malformed" in failed.json()["error"]["message"]

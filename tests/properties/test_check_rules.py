@@ -27,7 +27,8 @@ class Journal:
         self._op = 0
 
     def _add(self, t: float, type_: Any, op: Any, process: str, **fields: Any) -> Event:
-        event = Event(len(self.events) + 1, t, type_, op, process, document=DOC, **fields)
+        fields.setdefault("document", DOC)
+        event = Event(len(self.events) + 1, t, type_, op, process, **fields)
         self.events.append(event)
         return event
 
@@ -90,10 +91,40 @@ class Journal:
         type_: str = "intervention",
         duration: float | None = None,
         message: str | None = None,
+        document: str = DOC,
     ) -> Journal:
         """Someone else's change (an intervention or background work)."""
         self._add(
-            t, type_, op, by, changes=changes, values=values, duration=duration, message=message
+            t,
+            type_,
+            op,
+            by,
+            changes=changes,
+            values=values,
+            duration=duration,
+            message=message,
+            document=document,
+        )
+        return self
+
+    def rollback(
+        self,
+        t: float,
+        *,
+        values: dict[str, Any] | None = None,
+        etag_after: str | None = None,
+        user: str = ME,
+    ) -> Journal:
+        """A failed change set undoes the last client operation."""
+        self._add(
+            t,
+            "rollback",
+            self.events[-1].op,
+            user,
+            op_id=self._op,
+            values=values,
+            etag_after=etag_after,
+            message="rolled back: change set failed",
         )
         return self
 
@@ -734,3 +765,147 @@ def test_another_users_refused_patch_does_not_excuse_an_untruthful_success() -> 
     journal.client(2, "update", "fail", 412, changes={"Title": "bob"}, user="bob")
 
     assert prop(judge(journal, "applied", {"Title": "mine"})) == "truthful-outcome"
+
+
+# ------------------------------------------------------------------ iterations and change sets
+
+PAST = "OR:wt.doc.WTDocument:1"
+LATEST = "OR:wt.doc.WTDocument:9"
+
+
+def _stale(*writes: tuple[str, str, str | None]) -> Journal:
+    """A read, then writes ``(op, addressed, end)`` to the past iteration's key."""
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    for number, (op, addressed, end) in enumerate(writes, 1):
+        status = 412 if end == "fail" else 200
+        target = LATEST if addressed == "latest" else None
+        journal.client(number, op, end, status, addressed=addressed, target=target)
+    return journal
+
+
+def test_writing_again_to_an_or_refused_as_a_past_iteration_is_stale_iteration() -> None:
+    journal = _stale(("update", "past_iteration", "fail"), ("update", "past_iteration", "fail"))
+
+    text = explanation(judge(journal, "failed"), "stale-iteration")
+    assert f"sent update to {DOC} again, after the server refused it at t=1s" in text
+    assert "VersionID" in text
+
+
+def test_one_refused_write_to_a_past_iteration_then_the_latest_is_no_stale_iteration() -> None:
+    journal = _stale(("update", "past_iteration", "fail"), ("update", "latest", "ok"))
+
+    assert prop(judge(journal, "applied", {})) != "stale-iteration"
+
+
+def test_reads_of_a_past_iteration_are_no_writes_to_it() -> None:
+    journal = _stale(("read", "past_iteration", "ok"), ("read", "past_iteration", "ok"))
+
+    assert prop(judge(journal, "failed", {}, policy=RetryPolicy(max_retries=0))) != (
+        "stale-iteration"
+    )
+
+
+def test_an_action_sent_again_to_a_past_iteration_counts_too() -> None:
+    journal = _stale(
+        ("check_out", "past_iteration", "fail"), ("check_out", "past_iteration", "fail")
+    )
+
+    assert prop(judge(journal, "failed")) == "stale-iteration"
+
+
+def test_a_write_to_a_past_iteration_that_was_not_refused_sets_no_trap() -> None:
+    # Only a refusal tells the client; an unanswered attempt (pending) teaches nothing.
+    journal = _stale(("update", "past_iteration", None), ("update", "past_iteration", "fail"))
+
+    assert prop(judge(journal, "failed")) != "stale-iteration"
+
+
+def test_the_checker_finds_the_object_by_any_id_a_client_used() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok", target=LATEST)
+    journal.client(1, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+
+    assert prop(judge_by(journal, LATEST, "applied")) is None
+    assert prop(judge_by(journal, LATEST, "failed")) == "truthful-outcome"
+
+
+def judge_by(journal: Journal, doc_id: str, outcome: str) -> ConcurrencyViolation | None:
+    try:
+        check_update(journal.events, doc_id, {"Title": "mine"}, outcome)  # type: ignore[arg-type]
+    except ConcurrencyViolation as violation:
+        return violation
+    return None
+
+
+def test_a_write_a_failed_change_set_rolled_back_is_not_applied() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+    journal.rollback(1, values={"Title": "a"})
+
+    assert prop(judge(journal, "applied")) == "truthful-outcome"
+    assert prop(judge(journal, "failed")) != "truthful-outcome"
+
+
+def test_another_users_write_rolled_back_is_no_foreign_change() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "update", "ok", changes={"Title": "bob"}, values={"Title": "bob"}, user="bob")
+    journal.rollback(1, values={"Title": "a"}, user="bob")
+    journal.client(2, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+
+    assert prop(judge(journal, "applied")) is None  # bob's Title never stood: nothing lost
+
+
+def test_a_retry_with_the_etag_a_rollback_restored_is_no_stale_retry() -> None:
+    e0, e1 = '"v1.1"', '"v1.2"'
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "update", "fail", 409, if_match=e0, etag_after=e1)
+    journal.rollback(1, etag_after=e0, values={"Title": "a"})
+    journal.client(
+        2, "update", "ok", if_match=e0, changes={"Title": "mine"}, values={"Title": "mine"}
+    )
+
+    assert prop(judge(journal, "applied")) is None
+    without = Journal().setup(Title="a").client(0, "read", "ok")
+    without.client(1, "update", "fail", 409, if_match=e0, etag_after=e1)
+    without.client(
+        2, "update", "ok", if_match=e0, changes={"Title": "mine"}, values={"Title": "mine"}
+    )
+    assert prop(judge(without, "applied")) == "stale-retry"
+
+
+def test_a_read_of_a_past_iteration_is_no_base_for_lost_update() -> None:
+    journal = Journal().setup(Title="a")
+    journal.client(0, "read", "ok", addressed="past_iteration")
+    journal.other(1, "concurrent_edit", {"Title": "theirs"}, {"Title": "theirs"})
+    journal.client(2, "read", "ok", target=LATEST, addressed="version")
+    journal.client(3, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+
+    assert prop(judge(journal, "applied")) is None  # it read "theirs" before writing
+    unseen = Journal().setup(Title="a").client(0, "read", "ok")
+    unseen.other(1, "concurrent_edit", {"Title": "theirs"}, {"Title": "theirs"})
+    unseen.client(3, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+    assert prop(judge(unseen, "applied")) == "lost-update"
+
+
+def test_liveness_weighs_the_interference_on_every_object_of_the_change_set() -> None:
+    other = "OR:wt.doc.WTDocument:2"
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    for t in (1, 2, 3, 4):
+        journal.other(t, "micro_update", type_="background", document=other)
+    journal.client(5, "update", "ok", changes={"Title": "mine"}, values={"Title": "mine"})
+    journal.rollback(5, values={"Title": "a"})
+
+    assert prop(judge(journal, "failed")) == "liveness"  # alone, nothing interfered
+    assert prop(judge(journal, "failed", batch=[other])) is None
+
+
+def test_a_rolled_back_check_out_by_another_user_held_nothing() -> None:
+    journal = Journal().setup(Title="a").client(0, "read", "ok")
+    journal.client(1, "check_out", "ok", user="bob")
+    journal.rollback(1, user="bob")
+    journal.client(2, "update", "fail", 503)
+
+    assert prop(judge(journal, "failed", policy=RetryPolicy(max_retries=3))) == "liveness"
+    held = Journal().setup(Title="a").client(0, "read", "ok")
+    held.client(1, "check_out", "ok", user="bob")
+    held.client(2, "update", "fail", 503)
+    assert prop(judge(held, "failed", policy=RetryPolicy(max_retries=3))) is None

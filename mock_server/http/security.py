@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from flask import g, request
+from werkzeug.datastructures import Authorization
 
 from ..core.errors import Forbidden, Unauthorized
 from .state import state
@@ -23,13 +24,22 @@ CSRF_MESSAGE = (
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _authorization() -> Authorization | None:
+    """The request's credentials; ``None`` when there are none or they cannot be read (a
+    header that is not base64 of ASCII, say): Werkzeug raises on those."""
+    try:
+        return request.authorization
+    except ValueError:
+        return None
+
+
 def authenticate() -> None:
     """Set ``g.user`` from Basic auth, or refuse with 401."""
     config = state().config
+    auth = _authorization()
     if not config.auth:
-        g.user = request.authorization.username if request.authorization else "wcadmin"
+        g.user = auth.username if auth is not None and auth.username else "wcadmin"
         return
-    auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username:
         raise Unauthorized(
             "Authentication required: send HTTP Basic credentials",

@@ -41,6 +41,7 @@ def test_requests_without_credentials_are_401_with_www_authenticate(
         {"Authorization": "Bearer abc"},
         {"Authorization": "Basic !!!not-base64"},
         {"Authorization": "Basic"},
+        {"Authorization": "Basic d2M\u20ac"},  # not ASCII: Werkzeug cannot decode it
     ],
 )
 def test_wrong_credentials_are_401_with_www_authenticate(
@@ -85,8 +86,10 @@ def test_auth_can_be_switched_off(make_mock: MakeMock) -> None:
     mock = make_mock(auth=False)
 
     response = mock.get(DOCS, auth=False)
+    unreadable = mock.get(DOCS, auth=False, headers={"Authorization": "Basic d2M\u20ac"})
 
     assert response.status_code == 200
+    assert unreadable.status_code == 200  # credentials it cannot read count as none
 
 
 def test_without_auth_writes_are_attributed_to_wcadmin(make_mock: MakeMock) -> None:

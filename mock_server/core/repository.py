@@ -785,9 +785,9 @@ class Repository:
                 self._background.forget(oid)
         now = self._clock.now()
         undone = []
-        for op_id, op, user, family_oid in transaction.ops:
+        for op_id, op, user, family_oid, document in transaction.ops:
             doc = self._store.docs.get(family_oid)
-            fields: dict[str, Any] = {"document": transaction.documents[op_id]}
+            fields: dict[str, Any] = {"document": document}
             if doc is not None:
                 fields.update(
                     etag_after=str(self._etag(doc)),
@@ -947,7 +947,7 @@ class Repository:
                 if not target.latest and op != "read":
                     raise self._not_latest(target)
                 if self._transaction is not None:
-                    self._transaction.before_change(family_oid, journal.op_id)
+                    self._transaction.before_change(family_oid)
                 # Every body validates before it changes anything: a rejection changes nothing.
                 result_doc = body(target, now)
             except WindchillError as error:
@@ -1382,9 +1382,8 @@ class _Transaction:
         self.start = store.save((), queues=False)
         self.saves: list[Any] = []
         self._saved: set[int] = set()
-        #: (op id, op, user, family) of every operation that changed something.
-        self.ops: list[tuple[int, ClientOp, str, int]] = []
-        self.documents: dict[int, str] = {}
+        #: (op id, op, user, family, its first OR:) of every operation that changed something.
+        self.ops: list[tuple[int, ClientOp, str, int, str]] = []
         #: Work that only a commit may do (forgetting a deleted object's background streams).
         self.on_commit: list[Callable[[], None]] = []
         #: Other processes' work on changed objects, to do again after a rollback.
@@ -1396,14 +1395,13 @@ class _Transaction:
     def changed(self, family_oid: int) -> bool:
         return family_oid in self._saved
 
-    def before_change(self, family_oid: int, op_id: int) -> None:
+    def before_change(self, family_oid: int) -> None:
         if family_oid not in self._saved:
             self._saved.add(family_oid)
             self.saves.append(self._store.save([family_oid], queues=False))
 
     def applied(self, op_id: int, op: ClientOp, user: str, family_oid: int, document: str) -> None:
-        self.ops.append((op_id, op, user, family_oid))
-        self.documents[op_id] = document
+        self.ops.append((op_id, op, user, family_oid, document))
 
 
 class ChangeSet:

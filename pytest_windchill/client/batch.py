@@ -25,13 +25,14 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import requests
 
 from ..outcomes import TRANSIENT_STATUSES, UpdateResult
 from .merge import three_way_merge
-from .policy import RetryPolicy
+from .policy import RetryPolicy, parse_retry_after
 from .review import ReviewItem, ReviewQueue
 from .wrs import Lost, RequestFailed, entity_set_of
 
@@ -46,6 +47,7 @@ class Updater(Protocol):
     service_root: str
     policy: RetryPolicy
     sleep: Callable[[float], None]
+    now: Callable[[], float]
     review_queue: ReviewQueue | None
     _rng: random.Random
 
@@ -223,7 +225,8 @@ class BatchRun:
         retry_after = None
         if failed is not None:
             value = (failed.get("headers") or {}).get("Retry-After")
-            retry_after = float(value) if isinstance(value, str) and value.isdigit() else None
+            now = datetime.fromtimestamp(self.updater.now(), UTC)
+            retry_after = parse_retry_after(value if isinstance(value, str) else None, now=now)
         delay = policy.delay(self.retries, retry_after=retry_after, rng=self.updater._rng)
         if not policy.allows_retry(self.retries, slept=self.slept, next_delay=delay):
             return False

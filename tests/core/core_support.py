@@ -27,3 +27,18 @@ def background_events(repository: Repository, document: str) -> list[tuple[float
         for event in repository.journal.events(document)
         if event.type == "background"
     ]
+
+
+def create(repository: Repository, kind: str = "document", **properties: Any) -> dict[str, Any]:
+    """Create an object as wcadmin (named "Pump housing" unless given); its entity."""
+    properties.setdefault("Name", "Pump housing")
+    entity = repository.create(properties, user="wcadmin", kind=kind).entity
+    assert entity is not None
+    return entity
+
+
+def check_out(repository: Repository, key: str, user: str = "alice") -> str:
+    """Check ``key`` out as ``user``; the working copy's ID."""
+    working = repository.check_out(key, user=user).entity
+    assert working is not None
+    return str(working["ID"])

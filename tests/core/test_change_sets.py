@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from core_support import RepositoryFactory, background_events, state_of
+from core_support import RepositoryFactory, background_events, check_out, create, state_of
 
 from mock_server.core import (
     CheckOutBy,
@@ -30,19 +30,6 @@ from mock_server.core.errors import (
     NotLatestIteration,
     PreconditionFailed,
 )
-
-
-def create(repository: Repository, kind: str = "document", **properties: Any) -> dict[str, Any]:
-    properties.setdefault("Name", "Pump housing")
-    entity = repository.create(properties, user="wcadmin", kind=kind).entity
-    assert entity is not None
-    return entity
-
-
-def check_out(repository: Repository, key: str, user: str = "alice") -> str:
-    working = repository.check_out(key, user=user).entity
-    assert working is not None
-    return str(working["ID"])
 
 
 def read(repository: Repository, key: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import RepositoryFactory, state_of
+from core_support import RepositoryFactory, check_out, create, state_of
 
 from mock_server.core import (
     ConcurrentEdit,
@@ -33,19 +33,6 @@ from mock_server.core.store import MAX_PAST_ITERATIONS
 
 #: The profiles where each iteration has its own OR:, and the status of a write to a past one.
 PER_ITERATION = {"thread": 412, "wrs": 409}
-
-
-def create(repository: Repository, kind: str = "document", **properties: Any) -> dict[str, Any]:
-    properties.setdefault("Name", "Pump housing")
-    entity = repository.create(properties, user="wcadmin", kind=kind).entity
-    assert entity is not None
-    return entity
-
-
-def check_out(repository: Repository, key: str, user: str = "alice") -> str:
-    working = repository.check_out(key, user=user).entity
-    assert working is not None
-    return str(working["ID"])
 
 
 def check_in(repository: Repository, key: str, user: str = "alice") -> dict[str, Any]:

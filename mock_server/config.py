@@ -84,6 +84,12 @@ class MockConfig:
     #: Keep at most this many bytes of journal (its JSON lines; oldest dropped first).
     journal_limit_bytes: int | None = None
     utc_offset_minutes: int = 0
+    #: Tenants (``POST /__mock/tenants``) the server keeps at once; 0: none.
+    max_tenants: int = 1000
+    #: The tenants' estimated memory at most, in bytes (1 GiB); beyond it creation is refused.
+    tenant_memory_bytes: int = 1024 * 1024 * 1024
+    #: Real seconds a tenant lives unused before it expires.
+    tenant_idle_timeout: int = 900
 
     def __post_init__(self) -> None:
         # The admin API and TOML files hand over arbitrary JSON: check types here, so a bad
@@ -146,7 +152,11 @@ class MockConfig:
         timeout = self.csrf_session_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             raise MockError(f"csrf_session_timeout must be whole seconds >= 1, got {timeout!r}")
-        for name in ("documents", "page_size", "max_body_bytes", "seed"):
+        for name in ("tenant_memory_bytes", "tenant_idle_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MockError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("documents", "page_size", "max_body_bytes", "seed", "max_tenants"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MockError(f"{name} must be a whole number >= 0, got {value!r}")

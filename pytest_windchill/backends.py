@@ -23,7 +23,14 @@ from mock_server.core.journal import Event
 from mock_server.core.repository import Repository
 from mock_server.http.state import state
 
-__all__ = ["AdminAPIUnavailable", "Backend", "InProcess", "MockClock", "Remote"]
+__all__ = [
+    "AdminAPIUnavailable",
+    "Backend",
+    "InProcess",
+    "MockClock",
+    "Remote",
+    "config_changes",
+]
 
 
 class AdminAPIUnavailable(RuntimeError):
@@ -132,6 +139,27 @@ class _RemoteClock:
         return float(self._backend.admin("POST", "clock/advance", {"seconds": seconds})["now"])
 
 
+def config_changes(config: MockConfig) -> dict[str, Any]:
+    """``config`` as the admin API's JSON. The admin API *merges* rates, durations and
+    overrides into the server's config, so every source and every knob is sent: otherwise a
+    standalone server keeps its own background rates (or a previous test's) where a test
+    expects none."""
+    background = config.background()
+    knobs = config.resolved_profile().knobs()
+    knobs.pop("name")
+    return {
+        "profile": config.profile,
+        "overrides": knobs,
+        "seed": config.seed,
+        "rates": {source: s.rate for source, s in background.items()},
+        "durations": {source: s.duration for source, s in background.items()},
+        "documents": config.documents,
+        "csrf": config.csrf,
+        "auth": config.auth,
+        "soft_attributes": list(config.soft_attributes),
+    }
+
+
 class Remote:
     def __init__(self, base_url: str, session: requests.Session) -> None:
         self.base_url = base_url.rstrip("/")
@@ -172,6 +200,8 @@ class Remote:
             )
         if path == "journal":
             return response.text
+        if response.status_code == 204:
+            return None
         return response.json()
 
     def inject(self, intervention: Intervention) -> None:
@@ -200,24 +230,18 @@ class Remote:
 
     def reset(self, config: MockConfig | None) -> None:
         if config is not None:
-            # The admin API *merges* rates, durations and overrides into the server's config,
-            # so send every source and every knob: otherwise a standalone server keeps its own
-            # background rates (or a previous test's) where this test expects none.
-            background = config.background()
-            knobs = config.resolved_profile().knobs()
-            knobs.pop("name")
-            changes = {
-                "profile": config.profile,
-                "overrides": knobs,
-                "seed": config.seed,
-                "rates": {source: s.rate for source, s in background.items()},
-                "durations": {source: s.duration for source, s in background.items()},
-                "documents": config.documents,
-                "csrf": config.csrf,
-                "auth": config.auth,
-            }
-            self.admin("PUT", "config", changes)
+            self.admin("PUT", "config", config_changes(config))
         self.admin("POST", "reset")
+
+    def create_tenant(self, config: MockConfig, *, clock: str) -> dict[str, Any]:
+        """A new tenant of this server configured as ``config`` on a ``clock``
+        (``"virtual"`` or ``"system"``): its ``id``, ``url`` and ``service_root``."""
+        body = {**config_changes(config), "clock": clock}
+        created: dict[str, Any] = self.admin("POST", "tenants", body)
+        return created
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        self.admin("DELETE", f"tenants/{tenant_id}")
 
     def elapsed(self) -> float:
         return float(self.admin("GET", "clock")["t"])

@@ -77,6 +77,8 @@ class WindchillMock:
         self._met = False
         self._finished = False
         self._unfired: list[str] = []
+        #: The server's admin API and this mock's tenant id, when it is a tenant.
+        self._tenant: tuple[Remote, str] | None = None
 
     @classmethod
     def in_process(
@@ -101,6 +103,34 @@ class WindchillMock:
             session=session,
             config=config,
         )
+
+    @classmethod
+    def tenant(
+        cls, base_url: str, session: requests.Session, config: MockConfig, *, clock: str
+    ) -> Self | None:
+        """A fresh tenant of the ``windchill-mock`` server at ``base_url``, configured as
+        ``config``; :meth:`close` deletes it. ``None`` when the server has no tenants (a
+        real Windchill, which has no admin API)."""
+        base = base_url.rstrip("/")
+        if base.endswith(ROOT):
+            base = base[: -len(ROOT)]
+        server = Remote(base, requests.Session())
+        try:
+            created = server.create_tenant(config, clock=clock)
+        except AdminAPIUnavailable:
+            server.close()
+            return None
+        except BaseException:
+            server.close()
+            raise
+        handle = cls.remote(created["url"], session, config)
+        handle._tenant = (server, str(created["id"]))
+        return handle
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The id of this mock's tenant on a shared server (``None``: not a tenant)."""
+        return None if self._tenant is None else self._tenant[1]
 
     @property
     def repository(self) -> Repository:
@@ -316,9 +346,17 @@ class WindchillMock:
             self.config = config
 
     def close(self) -> None:
-        """Close ``session`` and the admin API's own connections (the fixtures do this)."""
+        """Close ``session`` and the admin API's own connections (the fixtures do this); a
+        tenant is deleted."""
         self.session.close()
         self._backend.close()
+        if self._tenant is not None:
+            server, tenant_id = self._tenant
+            self._tenant = None
+            try:
+                server.delete_tenant(tenant_id)
+            finally:
+                server.close()
 
     # -------------------------------------------------------------- judging
 

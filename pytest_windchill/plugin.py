@@ -86,16 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = resolve_settings(config)
     config.stash[_SETTINGS] = settings
-    distributed = getattr(config.option, "dist", "no") not in (None, "no") or hasattr(
-        config, "workerinput"
-    )
-    if settings.url is not None and distributed:
-        raise pytest.UsageError(
-            f"windchill url from {settings.sources['url']} ({settings.url}) cannot be shared "
-            "by pytest-xdist workers: each test resets the server, so workers would reset "
-            "each other's state and tests would fail at random. Run without -n against a "
-            "shared server, or drop the URL: the in-process mock is isolated per worker."
-        )
+    # With --windchill-url and pytest-xdist, every test gets a tenant of its own on the
+    # shared server (WindchillMock.tenant): workers never reset each other's state.
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -249,7 +241,13 @@ def _session(config: MockConfig) -> requests.Session:
     return session
 
 
-def _remote(url: str, config: MockConfig) -> WindchillMock:
+def _remote(request: pytest.FixtureRequest, url: str, config: MockConfig) -> WindchillMock:
+    """A tenant of its own on the server at ``url`` (a ``windchill-mock``): tests and xdist
+    workers sharing one server never see each other's state. A server without tenants (a
+    real Windchill) is used as it is."""
+    tenant = WindchillMock.tenant(url, _session(config), config, clock=_clock_kind(request))
+    if tenant is not None:
+        return tenant
     handle = WindchillMock.remote(url, _session(config), config)
     try:
         handle.try_reset(config)
@@ -310,7 +308,7 @@ def _mock(
     when one is given, else fresh state in-process or on the session's loopback server."""
     url = _settings(request).url
     if url is not None:
-        return _remote(url, config)
+        return _remote(request, url, config)
     if over_a_socket:
         server: LiveServer = request.getfixturevalue("windchill_live_server")
         install_state(server.app, config, clock=_new_clock(request))

@@ -12,7 +12,15 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_EPOCH", "Clock", "ClockError", "SystemClock", "VirtualClock"]
+__all__ = [
+    "DEFAULT_EPOCH",
+    "Clock",
+    "ClockError",
+    "ScaledClock",
+    "SystemClock",
+    "VirtualClock",
+    "scale_of",
+]
 
 #: Virtual time starts here unless told otherwise: 2024-02-21T13:23:20Z, shortly before the
 #: forum thread's ETag ``"v2.1708523400000"`` (13:50:00Z).
@@ -49,6 +57,48 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class ScaledClock:
+    """Wall time sped up: ``scale`` seconds of the mock pass per real second.
+
+    For clients that sleep in real time (another process, another language): with
+    ``scale=10`` a document busy for 5 s is free again after half a real second, and a client
+    that waits 1 real second has waited 10 s of the mock's time, which is the time the journal
+    and the checker speak in. Starts at ``start`` (the forum thread's day by default).
+    """
+
+    virtual = False
+
+    def __init__(self, scale: float, start: float = DEFAULT_EPOCH) -> None:
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise ClockError(f"a time scale is a number, got {scale!r}")
+        if not math.isfinite(scale) or not 0 < scale <= MAX_SCALE:
+            raise ClockError(f"a time scale lies in (0, {MAX_SCALE:g}], got {scale!r}")
+        self.scale = float(scale)
+        self._start = float(start)
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._start + (time.monotonic() - self._origin) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock({self.scale:g})"
+
+
+#: The fastest a :class:`ScaledClock` runs: beyond this, a client's few milliseconds between
+#: two requests would be minutes of the mock's time.
+MAX_SCALE = 1000.0
+
+
+def scale_of(clock: Clock) -> float:
+    """How many of the mock's seconds pass per real second on ``clock`` (1 unless scaled)."""
+    scale = getattr(clock, "scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) else 1.0
 
 
 class VirtualClock:

@@ -108,6 +108,9 @@ class InjectedFault(WindchillError):
     """A failure a test asked for (503, 429, ...), with an optional ``Retry-After``."""
 
     code = "InjectedFault"
+    #: The ``Retry-After`` asked for, in the mock's seconds (the header may speak in a sped-up
+    #: clock's real seconds).
+    retry_after: float | None = None
 
 
 class MockError(ValueError):

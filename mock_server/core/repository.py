@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .background import SOURCES, Arrival, Background, SourceSettings
-from .clock import Clock
+from .clock import Clock, scale_of
 from .conditions import (
     MODIFIED_BY_ANOTHER_PROCESS,
     WriteConditions,
@@ -353,6 +353,11 @@ class Repository:
         """Documents held, working copies included."""
         with self._lock:
             return len(self._store)
+
+    def object_count(self) -> int:
+        """Objects held: documents and parts, working copies and past iterations included."""
+        with self._lock:
+            return len(self._store) + len(self._store.past)
 
     def peek(self, key: str) -> dict[str, Any]:
         """The server's truth for ``key`` now, without a journal entry or request count. A
@@ -942,7 +947,7 @@ class Repository:
             fault = next((a for a in shaping if isinstance(a, Fault)), None)
             try:
                 if fault is not None:
-                    raise _fault_error(fault)
+                    raise _fault_error(fault, scale_of(self._clock))
                 target = self._store.resolve(key)  # inside: an intervention may have removed it
                 if not target.latest and op != "read":
                     raise self._not_latest(target)
@@ -1350,9 +1355,8 @@ class _OpRecorder:
             self._repository.journal.amend(
                 invoke, changes=None, refused_body=summarise_body(invoke.changes)
             )
-        retry_after = error.headers.get("Retry-After")
-        if retry_after is not None:
-            fields["retry_after"] = float(retry_after)
+        if isinstance(error, InjectedFault) and error.retry_after is not None:
+            fields["retry_after"] = float(math.ceil(error.retry_after))
         self._write(now, "fail", status=error.http_status, message=error.message, **fields)
 
     def succeed(
@@ -1437,16 +1441,20 @@ _STATE_ACTIONS: dict[type[Action], _StateAction] = {
 }
 
 
-def _fault_error(fault: Fault) -> WindchillError:
+def _fault_error(fault: Fault, scale: float = 1.0) -> WindchillError:
     headers = {}
     if fault.retry_after is not None:
-        # Retry-After takes whole seconds; round up so a client never retries too early.
-        headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
-    return InjectedFault(
+        # Retry-After takes whole seconds; round up so a client never retries too early. On a
+        # sped-up clock it speaks in the client's real seconds: waiting that long lets at
+        # least ``retry_after`` of the mock's seconds pass (the journal keeps those).
+        headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after / scale)))
+    error = InjectedFault(
         fault.message or f"Injected fault: HTTP {fault.status}",
         status=fault.status,
         headers=headers,
     )
+    error.retry_after = fault.retry_after
+    return error
 
 
 def _success_status(op: ClientOp) -> int:

@@ -20,14 +20,17 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..core.errors import BadRequest, Forbidden, MockError, WindchillError
+from ..core.clock import scale_of
+from ..core.errors import BadRequest, Forbidden, MockError, NotFound, WindchillError
 from ..core.interventions import Intervention
 from ..core.journal import IN_PROCESS_ENVIRON
 from ..core.kinds import kind_named
 from . import jsonbody
-from .state import state
+from .odata import ROOT
+from .state import server_state, state
+from .tenants import TENANT_ENVIRON, TENANTS_EXTENSION, Tenants, tenant_prefix
 
 __all__ = ["ADMIN_PREFIX", "blueprint"]
 
@@ -40,7 +43,9 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @blueprint.before_request
 def _guard() -> None:
-    config = state().config
+    if request.endpoint == "admin.health":
+        return  # says only that the server is up: load balancers and CI wait on it
+    config = server_state().config  # a tenant's admin API has the server's guard
     if not config.admin_remote and not _is_loopback(request.remote_addr):
         raise Forbidden(
             "The mock's admin API answers loopback clients only (set admin_remote to allow others)",
@@ -231,3 +236,74 @@ def document(key: str) -> Response:
     """The server's truth about one document: no journal entry, no request counted."""
     entity, etag = state().repository.snapshot(key)
     return jsonify({"entity": entity, "etag": etag})
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    """Up and answering: no guard, no token, nothing but the status and the tenant count."""
+    return jsonify({"status": "ok", "tenants": len(_tenants())})
+
+
+def _tenants() -> Tenants:
+    tenants: Tenants = current_app.extensions[TENANTS_EXTENSION]
+    return tenants
+
+
+def _server_only() -> None:
+    if request.environ.get(TENANT_ENVIRON) is not None:
+        raise NotFound(
+            "Tenants are made on the server's own admin API (/__mock/tenants), not inside a tenant",
+            code="TenantNotFound",
+        )
+
+
+def _describe(tenant_id: str) -> dict[str, Any]:
+    base = request.url_root.rstrip("/") + tenant_prefix(tenant_id)
+    return {
+        "id": tenant_id,
+        "url": base,
+        "service_root": base + ROOT,
+        "admin": base + ADMIN_PREFIX,
+    }
+
+
+@blueprint.route("/tenants", methods=["GET", "POST"])
+def tenants() -> Response:
+    """POST: a new isolated mock under ``/(S(<id>))`` (body: configuration keys, ``clock``,
+    ``time_scale``). GET: the live tenants and the limits."""
+    _server_only()
+    registry = _tenants()
+    if request.method == "POST":
+        tenant = registry.create(_body(), server_state().config)
+        mock = tenant.state
+        response = jsonify(
+            {
+                **_describe(tenant.id),
+                "clock": {
+                    "virtual": mock.clock.virtual,
+                    "time_scale": scale_of(mock.clock),
+                },
+                "documents": mock.repository.ids(),
+                "config": mock.config.to_json(),
+            }
+        )
+        response.status_code = 201
+        response.headers["Location"] = _describe(tenant.id)["url"]
+        return response
+    return jsonify(
+        {
+            **registry.summary(),
+            "tenants": [{**_describe(t.id), "bytes": t.footprint()} for t in registry.listing()],
+        }
+    )
+
+
+@blueprint.delete("/tenants/<tenant_id>")
+def delete_tenant(tenant_id: str) -> Response:
+    _server_only()
+    if not _tenants().delete(tenant_id):
+        raise NotFound(
+            f"No tenant {tenant_prefix(tenant_id)} on this server (deleted already, or expired)",
+            code="TenantNotFound",
+        )
+    return Response(status=204)

@@ -11,7 +11,8 @@ from ..core.clock import Clock, SystemClock
 from . import admin, odata
 from . import batch as _batch  # noqa: F401  (adds the $batch route to odata's blueprint)
 from .errors import register_error_handlers
-from .state import EXTENSION, MockState, state
+from .state import EXTENSION, TENANT_STATE_ENVIRON, MockState, state
+from .tenants import TENANT_ENVIRON, TENANTS_EXTENSION, TenantRouting, Tenants
 
 __all__ = ["AppPool", "create_app", "install_state"]
 
@@ -28,6 +29,9 @@ def install_state(
     mock = MockState(config, clock if clock is not None else SystemClock())
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.extensions[EXTENSION] = mock
+    app.extensions[TENANTS_EXTENSION] = Tenants(
+        seed=config.seed, limit=lambda: app.extensions[EXTENSION].config
+    )
     return mock
 
 
@@ -44,6 +48,15 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
     register_error_handlers(app)
     app.register_blueprint(odata.blueprint)
     app.register_blueprint(admin.blueprint)
+    # ``/(S(<id>))/...`` reaches tenant <id>: the prefix moves to SCRIPT_NAME.
+    app.wsgi_app = TenantRouting(app.wsgi_app)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _reach_tenant() -> None:
+        tenant_id = request.environ.get(TENANT_ENVIRON)
+        if tenant_id is not None:
+            tenants: Tenants = current_app.extensions[TENANTS_EXTENSION]
+            request.environ[TENANT_STATE_ENVIRON] = tenants.get(tenant_id).state
 
     @app.before_request
     def _count_request() -> None:

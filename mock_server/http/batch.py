@@ -47,6 +47,7 @@ from .batchformat import (
 )
 from .odata import ROOT, _domain_root, _drop_connection, route
 from .state import state
+from .tenants import TENANT_ENVIRON
 
 __all__ = ["MAX_BATCH_REQUESTS"]
 
@@ -174,8 +175,11 @@ class _Runner:
             method=item.method,
             headers=headers,
             data=item.body,
-            base_url=request.host_url,
+            base_url=request.url_root,
         ).get_environ()
+        tenant = request.environ.get(TENANT_ENVIRON)
+        if tenant is not None:  # the prefix is in SCRIPT_NAME already: name the tenant
+            environ[TENANT_ENVIRON] = tenant
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
@@ -222,6 +226,16 @@ class _Runner:
             path = parts.path
         else:
             path = f"{urlsplit(self.domain_root).path}/{parts.path}"
+        # A tenant's URLs carry its /(S(<id>)) prefix: within the batch's tenant only.
+        prefix = request.script_root
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+        elif prefix or path.startswith("/(S("):
+            raise BadRequest(
+                f"The batched request's URL {url!r} is outside this batch's service "
+                f"{request.url_root.rstrip('/')}{ROOT}",
+                code="BadReference",
+            )
         if not path.startswith(ROOT + "/"):
             raise BadRequest(
                 f"The batched request's URL {url!r} is outside the service root {ROOT}",

@@ -192,7 +192,8 @@ def _check_accept() -> None:
 
 
 def _service_root() -> str:
-    return request.host_url.rstrip("/") + ROOT
+    # url_root carries a tenant's /(S(<id>)) prefix (SCRIPT_NAME).
+    return request.url_root.rstrip("/") + ROOT
 
 
 def _domain_root(version: str | None, domain: str) -> str:
@@ -429,7 +430,9 @@ def csrf_token(version: str | None) -> Response:
         }
     )
     if new_session:
-        response.set_cookie(SESSION_COOKIE, session, path="/Windchill", httponly=True)
+        response.set_cookie(
+            SESSION_COOKIE, session, path=request.script_root + "/Windchill", httponly=True
+        )
     return response
 
 

@@ -7,15 +7,17 @@ import re
 import threading
 from collections import OrderedDict
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 
 from ..config import MockConfig
 from ..core.clock import Clock
 from ..core.repository import Repository
 
-__all__ = ["CsrfSessions", "MockState", "state"]
+__all__ = ["TENANT_STATE_ENVIRON", "CsrfSessions", "MockState", "server_state", "state"]
 
 EXTENSION = "windchill_mock"
+#: The environ key holding the state of the tenant a request reached (see ``tenants.py``).
+TENANT_STATE_ENVIRON = "windchill_mock.tenant_state"
 
 
 #: What a session the mock issued looks like; any other cookie value is not a session.
@@ -176,6 +178,17 @@ class MockState:
 
 
 def state(app: Flask | None = None) -> MockState:
+    """The mock the current request reached: its tenant's, or the server's own; with
+    ``app``, that app's own mock."""
+    if app is None and has_request_context():
+        tenant: MockState | None = request.environ.get(TENANT_STATE_ENVIRON)
+        if tenant is not None:
+            return tenant
+    return server_state(app)
+
+
+def server_state(app: Flask | None = None) -> MockState:
+    """The server's own mock (the one without a tenant prefix)."""
     target = app if app is not None else current_app
     mock: MockState = target.extensions[EXTENSION]
     return mock

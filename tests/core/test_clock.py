@@ -9,6 +9,8 @@ import pytest
 from freezegun import freeze_time
 
 from mock_server.core import DEFAULT_EPOCH, Clock, ClockError, SystemClock, VirtualClock
+from mock_server.core import clock as clock_module
+from mock_server.core.clock import ScaledClock, scale_of
 
 
 def test_virtual_clock_starts_at_the_forum_thread_epoch_by_default() -> None:
@@ -77,3 +79,41 @@ def test_system_clock_follows_freezegun_freeze_time() -> None:
 
 def test_system_clock_reads_real_time_outside_freezegun() -> None:
     assert SystemClock().now() > DEFAULT_EPOCH
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 500.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_scaled_clock_runs_scale_times_faster_than_real_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _Monotonic()
+    monkeypatch.setattr(clock_module.time, "monotonic", fake)
+    monkeypatch.setattr(clock_module.time, "sleep", fake.sleep)
+    clock = ScaledClock(10)
+    assert clock.now() == DEFAULT_EPOCH
+    assert not clock.virtual
+    fake.now += 1.5
+    assert clock.now() == pytest.approx(DEFAULT_EPOCH + 15)
+    clock.sleep(20)  # 20 s of the mock's time: 2 real seconds
+    assert fake.slept == [2.0]
+    assert clock.now() == pytest.approx(DEFAULT_EPOCH + 35)
+    assert scale_of(clock) == 10.0
+    assert scale_of(SystemClock()) == scale_of(VirtualClock()) == 1.0
+    assert repr(clock) == "ScaledClock(10)"
+
+
+@pytest.mark.parametrize("scale", [0, -1, float("nan"), float("inf"), 1001, True, "10"])
+def test_a_scaled_clock_refuses_a_scale_outside_its_range(scale: object) -> None:
+    with pytest.raises(ClockError, match="time scale"):
+        ScaledClock(scale)  # type: ignore[arg-type]

@@ -41,6 +41,8 @@ class Session:
     clock: VirtualClock
     user: str = "wcadmin"
     password: str = "wcadmin"
+    #: A tenant's ``/(S(<id>))``: every path (OData and admin) goes under it.
+    prefix: str = ""
     client: FlaskClient = field(init=False)
     nonce: str | None = field(default=None, init=False)
 
@@ -54,7 +56,7 @@ class Session:
     # -- plumbing --------------------------------------------------------------------------
 
     def fetch_nonce(self) -> str:
-        response = self.client.get(CSRF_URL, auth=(self.user, self.password))
+        response = self.client.get(self.prefix + CSRF_URL, auth=(self.user, self.password))
         assert response.status_code == 200, response.get_data(as_text=True)
         self.nonce = response.get_json()["NonceValue"]
         return self.nonce
@@ -74,7 +76,7 @@ class Session:
             sent["CSRF_NONCE"] = self.nonce or self.fetch_nonce()
         if auth:
             kwargs.setdefault("auth", (self.user, self.password))
-        return self.client.open(path, method=method, headers=sent, **kwargs)
+        return self.client.open(self.prefix + path, method=method, headers=sent, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)
@@ -122,7 +124,7 @@ class Session:
     def admin(self, method: str, path: str, body: Any = None, **kwargs: Any) -> TestResponse:
         if body is not None:
             kwargs["json"] = body
-        return self.client.open(f"/__mock{path}", method=method, **kwargs)
+        return self.client.open(f"{self.prefix}/__mock{path}", method=method, **kwargs)
 
     def intervene(self, **intervention: Any) -> TestResponse:
         response = self.admin("POST", "/interventions", intervention)
@@ -142,7 +144,16 @@ class Session:
 
     def as_user(self, user: str, password: str | None = None) -> Session:
         """Another user on the same mock, with a session (cookie jar) of their own."""
-        return Session(self.app, self.clock, user, password if password is not None else user)
+        password = password if password is not None else user
+        return Session(self.app, self.clock, user, password, self.prefix)
+
+    def tenant(self, **body: Any) -> Session:
+        """A new tenant of this session's server (``POST /__mock/tenants`` with ``body``),
+        and a session of the same user inside it."""
+        response = self.client.post("/__mock/tenants", json=body)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        prefix = f"/(S({response.get_json()['id']}))"
+        return Session(self.app, self.clock, self.user, self.password, prefix)
 
 
 #: The ``make_mock`` fixture: ``MockConfig`` keywords in, a ``wcadmin`` session out.

@@ -4,6 +4,7 @@ injections are skipped."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -174,3 +176,54 @@ def test_the_summary_counts_what_a_standalone_mock_saw(
     result.stdout.fnmatch_lines(
         ["mocks: 1, client requests: *, conflicts (409/412): 1 (*), PATCH retries: 1"]
     )
+
+
+def test_xdist_workers_sharing_one_server_never_see_each_others_state(
+    pytester: pytest.Pytester, standalone_mock: str
+) -> None:
+    """Four workers run conflicting tests at once against one server: each test gets a
+    tenant of its own (fresh IDs, its own journal, its own interventions), and every tenant
+    is deleted after its test."""
+    pytester.makeini(STRICT_INI)
+    pytester.makepyfile(
+        """
+        import json, os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(24))
+        def test_conflicting_updates(windchill, windchill_client, n, tmp_path_factory):
+            assert windchill.tenant_id is not None
+            doc = windchill.create_document(Name=f"Shared {n}")
+            assert doc.endswith(":164057")  # a fresh repository: the first ID every time
+            windchill.micro_update(doc, before_request=2)
+            windchill.concurrent_edit(doc, {"Title": f"other {n}"}, before_request=3)
+            result = windchill_client.update(doc, {"Description": f"mine {n}"})
+            windchill.check_update(doc, {"Description": f"mine {n}"}, result)
+            assert windchill.document(doc)["Description"] == f"mine {n}"
+            assert windchill.document(doc)["Title"] == f"other {n}"
+            # Only this test's doings are in its journal.
+            assert {e.document for e in windchill.journal} == {doc}
+            assert [e.process for e in windchill.journal if e.op == "create"] == ["setup"]
+            assert windchill.journal[0].seq == 1  # a journal of its own from the start
+            out = tmp_path_factory.getbasetemp().parent / f"tenant-{n}.json"
+            out.write_text(json.dumps({
+                "tenant": windchill.tenant_id,
+                "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                "root": windchill.service_root,
+            }))
+        """
+    )
+
+    result = pytester.runpytest_subprocess(
+        "-n", "4", "--windchill-url", standalone_mock, "-p", "no:randomly"
+    )
+
+    result.assert_outcomes(passed=24)
+    records = [json.loads(p.read_text()) for p in pytester.path.glob("**/tenant-*.json")]
+    assert len(records) == 24
+    assert len({r["tenant"] for r in records}) == 24  # a tenant per test
+    assert len({r["worker"] for r in records}) > 1  # really run in parallel workers
+    assert all(f"/(S({r['tenant']}))/Windchill/servlet/odata" in r["root"] for r in records)
+    tenants = requests.get(f"{standalone_mock}/__mock/tenants", timeout=10).json()
+    assert tenants["live"] == 0  # each deleted after its test
+    assert tenants["created"] >= 24

@@ -233,10 +233,15 @@ class Remote:
             self.admin("PUT", "config", config_changes(config))
         self.admin("POST", "reset")
 
-    def create_tenant(self, config: MockConfig, *, clock: str) -> dict[str, Any]:
+    def create_tenant(
+        self, config: MockConfig, *, clock: str, time_scale: float | None = None
+    ) -> dict[str, Any]:
         """A new tenant of this server configured as ``config`` on a ``clock``
-        (``"virtual"`` or ``"system"``): its ``id``, ``url`` and ``service_root``."""
-        body = {**config_changes(config), "clock": clock}
+        (``"virtual"`` or ``"system"``, sped up ``time_scale`` times): its ``id``, ``url``
+        and ``service_root``."""
+        body: dict[str, Any] = {**config_changes(config), "clock": clock}
+        if time_scale is not None:
+            body["time_scale"] = time_scale
         created: dict[str, Any] = self.admin("POST", "tenants", body)
         return created
 

@@ -106,7 +106,13 @@ class WindchillMock:
 
     @classmethod
     def tenant(
-        cls, base_url: str, session: requests.Session, config: MockConfig, *, clock: str
+        cls,
+        base_url: str,
+        session: requests.Session,
+        config: MockConfig,
+        *,
+        clock: str,
+        time_scale: float | None = None,
     ) -> Self | None:
         """A fresh tenant of the ``windchill-mock`` server at ``base_url``, configured as
         ``config``; :meth:`close` deletes it. ``None`` when the server has no tenants (a
@@ -116,7 +122,7 @@ class WindchillMock:
             base = base[: -len(ROOT)]
         server = Remote(base, requests.Session())
         try:
-            created = server.create_tenant(config, clock=clock)
+            created = server.create_tenant(config, clock=clock, time_scale=time_scale)
         except AdminAPIUnavailable:
             server.close()
             return None

@@ -119,7 +119,7 @@ function makeHttp({ root, entitySet, auth }) {
     },
     get: (id) => request('GET', entityUrl(id)),
     patch: (id, etag, changes) => request('PATCH', entityUrl(id), {
-      headers: { 'Content-Type': 'application/json', 'If-Match': etag, CSRF_NONCE: nonce },
+      headers: { 'Content-Type': 'application/json', CSRF_NONCE: nonce, ...(etag ? { 'If-Match': etag } : {}) },
       body: JSON.stringify(changes),
     }),
   };

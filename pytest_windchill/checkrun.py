@@ -30,6 +30,7 @@ import requests
 from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from mock_server.config import MockConfig
@@ -45,7 +46,7 @@ from .external import ClientRun, ExampleInputs, check_placeholders, run_client
 from .handle import WindchillMock
 from .health import MIN_FIRED_FRACTION, TestHealth
 from .schedules import ConflictSchedule
-from .strategies import ACTION_KINDS, changes, conflict_schedules
+from .strategies import ACTION_KINDS, changes, conflict_schedules, fields_of
 
 __all__ = [
     "FAILURE_FORMAT",
@@ -81,7 +82,7 @@ class CheckSettings:
     kind: str = "document"
     actions: tuple[str, ...] = ACTION_KINDS
     max_interventions: int = 3
-    max_request: int = 8
+    max_request: int = 4
     #: The client's retry policy, in its own (real) seconds.
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     #: Real seconds one run of the client may take.
@@ -94,6 +95,8 @@ class CheckSettings:
     password: str | None = None
     max_shrinks: int = DEFAULT_MAX_SHRINKS
     cwd: str | None = None
+    #: The changes every example asks for; ``None``: generated (and shrunk) with the schedule.
+    changes: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -106,6 +109,18 @@ class CheckSettings:
                 f"actions must name known action kinds, got {list(self.actions)}; known: "
                 f"{list(ACTION_KINDS)}"
             )
+        if self.changes is not None:
+            if not isinstance(self.changes, Mapping) or not self.changes:
+                raise ValueError(
+                    'changes must be a non-empty JSON object, e.g. {"Description": "new text"}'
+                )
+            writable = set(fields_of(self.kind)) | set(self.config.soft_attributes)
+            unknown = sorted(set(self.changes) - writable)
+            if unknown:
+                raise ValueError(
+                    f"changes name {unknown}, which a client cannot write on a {self.kind}; "
+                    f"writable: {sorted(writable)}"
+                )
         if self.examples < 1:
             raise ValueError(f"examples must be at least 1, got {self.examples}")
         if not self.timeout > 0:
@@ -386,6 +401,9 @@ def check_client(
             max_examples=check.examples,
             deadline=None,
             database=None,
+            # Every setting that shapes the draws is given here, so that a Hypothesis profile
+            # loaded by the caller (a test suite's "ci") cannot change what --seed draws.
+            derandomize=False,
             phases=(Phase.generate, Phase.shrink),
             suppress_health_check=list(HypothesisHealthCheck),
             verbosity=Verbosity.quiet,
@@ -400,7 +418,9 @@ def check_client(
                 max_request=check.max_request,
                 kind=check.kind,
             ),
-            values=changes(kind=check.kind),
+            values=changes(kind=check.kind)
+            if check.changes is None
+            else st.just(dict(check.changes)),
         )
         def one(schedule: ConflictSchedule, values: dict[str, Any]) -> None:
             example = runner(schedule, values, "shrink" if runner.failing else "generate")

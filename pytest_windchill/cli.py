@@ -49,6 +49,7 @@ _POLICY_OPTIONS = {
     "deadline": "--deadline",
 }
 _CHECK_KEYS = {
+    "changes",
     "examples",
     "seed",
     "kind",
@@ -163,6 +164,14 @@ def _read_config(path: Path | None) -> tuple[MockConfig, dict[str, Any], dict[st
     help="Interventions to generate (default: all): " + ", ".join(ACTION_KINDS) + ".",
 )
 @click.option(
+    "--changes",
+    "changes_json",
+    default=None,
+    metavar="JSON",
+    help='The changes every example asks for, e.g. \'{"Description": "new text"}\' '
+    "(default: generated, over the kind's writable properties).",
+)
+@click.option(
     "--max-interventions",
     type=click.IntRange(min=0),
     default=3,
@@ -172,7 +181,7 @@ def _read_config(path: Path | None) -> tuple[MockConfig, dict[str, Any], dict[st
 @click.option(
     "--max-request",
     type=click.IntRange(min=1),
-    default=8,
+    default=4,
     show_default=True,
     help="The latest client request an intervention is triggered before.",
 )
@@ -282,6 +291,7 @@ def check(
     profile: str | None,
     kind: str,
     actions: str | None,
+    changes_json: str | None,
     max_interventions: int,
     max_request: int,
     config_file: Path | None,
@@ -321,6 +331,12 @@ def check(
         action_list = [a.strip() for a in actions.split(",") if a.strip()]
     if isinstance(action_list, str) or not isinstance(action_list, list | tuple):
         raise click.BadParameter("actions must be a list of action kinds", param_hint="--actions")
+    fixed_changes: Any = toml_check.get("changes")
+    if changes_json is not None:
+        try:
+            fixed_changes = json.loads(changes_json)
+        except ValueError as error:
+            raise click.BadParameter(f"not JSON: {error}", param_hint="--changes") from None
     try:
         if profile is not None:
             config = config.updated({"profile": profile})
@@ -334,6 +350,7 @@ def check(
             policy=policy,
             config=config,
             password=os.environ.get("WINDCHILL_PASSWORD"),
+            changes=fixed_changes,
             **options,
         )
     except (MockError, ValueError, TypeError) as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from click.core import ParameterSource
 
 from .config import SERVE_RATES, MockConfig, parse_rate
 from .core.background import SOURCES
-from .core.clock import SystemClock, VirtualClock
+from .core.clock import MAX_SCALE, Clock, ScaledClock, SystemClock, VirtualClock, scale_of
 from .core.errors import MockError
 from .core.profiles import PROFILES
 from .http import create_app
@@ -130,6 +131,39 @@ def main() -> None:
     help="Whole seconds an idle connection stays open (default 60).",
 )
 @click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.001, max=MAX_SCALE),
+    default=None,
+    help="Run the server's clock this many times faster than real time (not with --virtual-clock).",
+)
+@click.option(
+    "--max-tenants",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Tenants (POST /__mock/tenants) kept at once (default 1000; 0: none).",
+)
+@click.option(
+    "--tenant-memory",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="MIB",
+    help="The tenants' estimated memory at most, in MiB (default 1024).",
+)
+@click.option(
+    "--tenant-idle-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="Real seconds an unused tenant lives (default 900).",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Once listening, write the base URL to this file (CI scripts wait for it); "
+    "GET /__mock/health answers too.",
+)
+@click.option(
     "--threads",
     default=8,
     show_default=True,
@@ -152,6 +186,11 @@ def serve(
     admin_token_file: Path | None,
     connection_limit: int | None,
     channel_timeout: int | None,
+    time_scale: float | None,
+    max_tenants: int | None,
+    tenant_memory: int | None,
+    tenant_idle_timeout: int | None,
+    ready_file: Path | None,
     threads: int,
 ) -> None:
     """Run the mock as a standalone server (waitress), with demo documents and background
@@ -191,6 +230,8 @@ def serve(
             ("admin_token", admin_token),
             ("connection_limit", connection_limit),
             ("channel_timeout", channel_timeout),
+            ("max_tenants", max_tenants),
+            ("tenant_idle_timeout", tenant_idle_timeout),
         ):
             given = context.get_parameter_source(name) in (
                 ParameterSource.COMMANDLINE,
@@ -198,6 +239,13 @@ def serve(
             )
             if given and value is not None:
                 changes[name] = value
+        if tenant_memory is not None:
+            changes["tenant_memory_bytes"] = tenant_memory * 1024 * 1024
+        if time_scale is not None and virtual_clock:
+            raise MockError(
+                "--time-scale speeds up the system clock; a virtual clock moves only through "
+                "POST /__mock/clock/advance (give one of the two)"
+            )
         if no_auth:
             changes["auth"] = False
         if no_csrf:
@@ -205,7 +253,15 @@ def serve(
         config = config.updated(changes)
     except MockError as error:
         raise click.UsageError(str(error)) from None
-    app = create_app(config, clock=VirtualClock() if virtual_clock else SystemClock())
+    clock: Clock = SystemClock()
+    if virtual_clock:
+        clock = VirtualClock()
+    elif time_scale is not None and time_scale != 1:
+        clock = ScaledClock(time_scale)
+    app = create_app(config, clock=clock)
+    if ready_file is not None:
+        # A file left by an earlier run must not say "ready" before this server listens.
+        ready_file.unlink(missing_ok=True)
     try:
         server = make_waitress_server(
             app,
@@ -228,8 +284,7 @@ def serve(
         "windchill-mock: Windchill REST Services mock",
         f"  service root : {base}{ROOT}/",
         f"  documents    : {base}{ROOT}/DocMgmt/Documents ({config.documents} demo documents)",
-        f"  profile      : {config.profile}    seed: {config.seed}    "
-        f"clock: {'virtual' if virtual_clock else 'system'}",
+        f"  profile      : {config.profile}    seed: {config.seed}    clock: {_clock_name(clock)}",
         f"  background   : {background}",
         "  users        : "
         + (
@@ -241,16 +296,45 @@ def serve(
         + (f"required: GET {ROOT}/PTC/GetCSRFToken()" if config.csrf else "off"),
         f"  admin API    : {base}/__mock/ (journal, metrics, interventions, reset)"
         + ("; token required" if config.admin_token is not None else ""),
+        f"  tenants      : POST {base}/__mock/tenants (up to {config.max_tenants}); "
+        f"health: GET {base}/__mock/health",
         "Press Ctrl+C to stop.",
     ]
     click.echo("\n".join(lines))
     sys.stdout.flush()
+    if ready_file is not None:
+        _write_ready_file(ready_file, base)
+    # A CI service or a container stops with SIGTERM: end as on Ctrl+C (the ready file goes).
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _clock_name(clock: Clock) -> str:
+    if clock.virtual:
+        return "virtual"
+    scale = scale_of(clock)
+    return f"system x{scale:g}" if scale != 1 else "system"
+
+
+def _write_ready_file(path: Path, base: str) -> None:
+    """Write the base URL atomically: a script polling for the file never reads half of it."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(base + "\n")
+        partial.replace(path)
+    except OSError as error:
+        raise click.ClickException(f"cannot write --ready-file {path}: {error.strerror}") from None
 
 
 def _default_passwords_note(config: MockConfig) -> str:

@@ -325,3 +325,48 @@ def test_serve_bounds_its_journal_by_default(demo: ServedMock) -> None:
     assert metrics["journal"]["limit"] == 100_000
     assert metrics["journal"]["limit_bytes"] == 64 * 1024 * 1024
     assert 0 < metrics["journal"]["bytes"] < 64 * 1024 * 1024
+
+
+def test_help_lists_check_beside_serve() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert "check" in result.stdout
+    check = run_cli("check", "--help")
+    assert check.returncode == 0, check.stderr
+    assert "{url}" in check.stdout
+    assert "--junitxml" in check.stdout
+
+
+def test_the_ready_file_appears_once_listening_and_goes_on_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    ready.write_text("http://stale.example\n")  # left by an earlier run: must not count
+    with serve("--port", "0", "--documents", "0", "--ready-file", str(ready)) as served:
+        # The banner is printed before the file is written: wait for it, never for the stale one.
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            text = ready.read_text() if ready.exists() else ""
+            if text.strip() == served.base_url:
+                break
+            time.sleep(0.02)
+        assert ready.read_text().strip() == served.base_url
+        health = requests.get(f"{served.base_url}/__mock/health", timeout=TIMEOUT)
+        assert health.json() == {"status": "ok", "tenants": 0}
+        assert "POST" in served.line("tenants")
+        served.process.terminate()
+        assert served.process.wait(timeout=TIMEOUT) == 0
+    assert not ready.exists()
+
+
+def test_time_scale_speeds_up_the_servers_clock_and_refuses_a_virtual_one() -> None:
+    with serve("--port", "0", "--documents", "0", "--time-scale", "50") as served:
+        assert "clock: system x50" in served.line("profile")
+        readings = []
+        for _ in range(2):  # no sleeping: the real time between the two answers is measured
+            sent = time.monotonic()
+            now = requests.get(f"{served.base_url}/__mock/clock", timeout=TIMEOUT).json()["now"]
+            readings.append((sent, now, time.monotonic()))
+        (sent1, now1, got1), (sent2, now2, got2) = readings
+        assert 50 * (sent2 - got1) - 1e-3 <= now2 - now1 <= 50 * (got2 - sent1) + 1e-3
+    refused = run_cli("serve", "--virtual-clock", "--time-scale", "10")
+    assert refused.returncode == 2
+    assert "--time-scale speeds up the system clock" in refused.stderr

@@ -3,6 +3,7 @@ tests themselves, from ``node/package-lock.json`` (``npm ci``), once per session
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -34,14 +35,22 @@ def node_tools() -> Path:
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed: these tests run third-party Node tools")
-    if not _installed():
-        result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    # pytest-xdist workers share the directory: one installs while the others wait for it.
+    with open(NODE_DIR / ".install-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _installed():
+                result = subprocess.run(
+                    ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                    cwd=NODE_DIR,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=False,
+                )
+                assert result.returncode == 0, (
+                    f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+                )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return NODE_DIR

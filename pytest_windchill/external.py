@@ -25,10 +25,11 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from .outcomes import OUTCOMES, Outcome
 
@@ -176,39 +177,41 @@ def run_client(
     command: Sequence[str], inputs: ExampleInputs, *, timeout: float, cwd: str | None = None
 ) -> ClientRun:
     """Run the client once, in a process group of its own: a client that outlives
-    ``timeout`` real seconds is killed with everything it started."""
+    ``timeout`` real seconds is killed with everything it started. Its output goes to
+    temporary files, of which only the last :data:`OUTPUT_KEPT` bytes are read: a client
+    that prints without end costs disk for a while, never memory."""
     argv = expand(command, inputs)
     env = {**os.environ, **inputs.environment()}
     started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    except OSError as error:
-        return ClientRun(
-            None,
-            f"cannot start {argv[0]!r}: {error.strerror or error}",
-            None,
-            time.monotonic() - started,
-            "",
-            "",
-        )
-    timed_out = False
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
-        out, err = process.communicate()
-    wall = time.monotonic() - started
-    stdout = _tail(out)
-    stderr = _tail(err)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as error:
+            return ClientRun(
+                None,
+                f"cannot start {argv[0]!r}: {error.strerror or error}",
+                None,
+                time.monotonic() - started,
+                "",
+                "",
+            )
+        timed_out = False
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(process)
+            process.wait()
+        wall = time.monotonic() - started
+        stdout, stderr = _tail(out), _tail(err)
     if timed_out:
         return ClientRun(
             None,
@@ -231,5 +234,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def _tail(data: bytes) -> str:
-    return data[-OUTPUT_KEPT:].decode("utf-8", errors="replace")
+def _tail(stream: IO[bytes]) -> str:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - OUTPUT_KEPT))
+    return stream.read(OUTPUT_KEPT).decode("utf-8", errors="replace")

@@ -130,6 +130,8 @@ class Tenants:
         self._tenants: OrderedDict[str, Tenant] = OrderedDict()  # least recently used first
         self._counter = 0
         self._lock = threading.Lock()
+        #: Tenants being built (outside the lock): they count against the limit already.
+        self._building = 0
         self.created = 0
         self.expired = 0
 
@@ -159,9 +161,9 @@ class Tenants:
             now = self._monotonic()
             self._expire(now)
             limits = self._config()
-            if len(self._tenants) >= limits.max_tenants:
+            if len(self._tenants) + self._building >= limits.max_tenants:
                 raise self._full(
-                    f"The server holds {len(self._tenants)} tenants, its limit "
+                    f"The server holds {len(self._tenants) + self._building} tenants, its limit "
                     f"(max_tenants={limits.max_tenants}). Delete the ones you are done with "
                     "(DELETE /__mock/tenants/<id>), wait for idle ones to expire "
                     f"(tenant_idle_timeout={limits.tenant_idle_timeout:g}s), or start the "
@@ -179,9 +181,17 @@ class Tenants:
                     status=503,
                 )
             tenant_id = self._next_id()
-        # Built outside the lock: a tenant with many demo documents takes a while.
-        tenant = Tenant(tenant_id, MockState(config, clock), self._monotonic())
-        with self._lock:
+            self._building += 1
+        try:
+            # Built outside the lock: a tenant with many demo documents takes a while.
+            tenant = Tenant(tenant_id, MockState(config, clock), self._monotonic())
+        except BaseException:
+            with self._lock:
+                self._building -= 1
+            raise
+        with self._lock:  # one step: the slot it held becomes the tenant
+            self._building -= 1
+            tenant.used = self._monotonic()
             self._tenants[tenant_id] = tenant
             self.created += 1
         return tenant

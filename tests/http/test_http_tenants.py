@@ -3,6 +3,7 @@ bounded in number, memory and idle time."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -224,3 +225,20 @@ def test_health_answers_without_the_admin_guard(mock: Session) -> None:
     response = mock.client.get("/__mock/health", headers={"Host": "ci-runner.example"})
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "tenants": 0}
+
+
+def test_concurrent_creations_never_exceed_the_cap(mock: Session) -> None:
+    mock.admin("PUT", "/config", {"max_tenants": 5})
+    statuses: list[int] = []
+
+    def create() -> None:
+        client = mock.app.test_client()
+        statuses.append(client.post("/__mock/tenants", json={"documents": 3}).status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] * 5 + [429] * 7
+    assert mock.admin("GET", "/tenants").get_json()["live"] == 5

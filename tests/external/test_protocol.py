@@ -4,6 +4,7 @@ exit statuses, crashes and timeouts, bounded output, and the policy in the mock'
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -66,7 +67,7 @@ def test_the_environment_carries_every_value() -> None:
         ('{"outcome": "review", "detail": "Title"}\n', 0, "review"),
         # The last outcome line counts; other lines and other JSON are ignored.
         ('{"outcome": "failed"}\nlog\n{"x": 1}\n{"outcome": "merged"}\nbye\n', 0, "merged"),
-        ("  {\"outcome\": \"failed\"}  \n", 3, "failed"),  # the line wins over the status
+        ('  {"outcome": "failed"}  \n', 3, "failed"),  # the line wins over the status
         ("no line\n", 0, "applied"),
         ("", 10, "merged"),
         ("", 11, "review"),
@@ -102,7 +103,7 @@ def _python(code: str) -> list[str]:
 def test_a_client_run_gets_its_inputs_and_reports() -> None:
     code = (
         "import os, sys; assert sys.argv[1] == os.environ['WINDCHILL_DOCUMENT']; "
-        "print('{{\"outcome\": \"applied\", \"detail\": \"ok\"}}')"
+        'print(\'{{"outcome": "applied", "detail": "ok"}}\')'
     )
     run = run_client(
         [*_python(code), "{doc}"],
@@ -178,6 +179,5 @@ def test_the_policy_is_judged_in_the_mocks_time() -> None:
 )
 def test_bad_settings_say_what_to_do(settings: dict[str, object], words: str) -> None:
     values: dict[str, object] = {"command": ("client",), "config": MockConfig(), **settings}
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=re.escape(words)):
         CheckSettings(**values)  # type: ignore[arg-type]
-    assert words in str(caught.value)

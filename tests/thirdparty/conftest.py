@@ -48,9 +48,7 @@ def node_tools() -> Path:
                     timeout=300,
                     check=False,
                 )
-                assert result.returncode == 0, (
-                    f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-                )
+                assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return NODE_DIR

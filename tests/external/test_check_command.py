@@ -4,6 +4,7 @@ reports crashes, hangs and clients that never reached their tenant as failures."
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -18,7 +19,9 @@ from mock_server import MockConfig
 from mock_server.core import SystemClock
 from mock_server.http import create_app
 from mock_server.server import LiveServer
-from pytest_windchill.cli import main
+from pytest_windchill.checkrun import Example
+from pytest_windchill.cli import _Progress, main
+from pytest_windchill.schedules import ConflictSchedule
 
 CLIENT = str(Path(__file__).with_name("update_client.py"))
 #: The test client's own policy (real seconds), as declared to the checker.
@@ -243,3 +246,24 @@ def test_a_run_that_met_no_interference_fails_the_health_check(tmp_path: Path) -
     suite = ElementTree.parse(report).getroot().find("testsuite")
     assert suite is not None
     assert suite.findall("testcase")[-1].get("name") == "health: interference met"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar_that_counts_generated_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = _Progress(4, verbose=False)
+    schedule = ConflictSchedule()
+    for number, phase in enumerate(["generate", "generate", "shrink"], 1):
+        progress.example(Example(number, phase, schedule, {"Title": "x"}))  # type: ignore[arg-type]
+    progress.close()
+    shown = terminal.getvalue()
+    assert "examples" in shown
+    assert "2/4" in shown  # shrink runs are not counted as examples
+    assert "3/4" not in shown

@@ -147,7 +147,7 @@ def test_the_number_of_tenants_is_capped_with_a_429(mock: Session) -> None:
 
 def test_the_tenants_memory_is_capped_with_a_503(mock: Session) -> None:
     mock.admin("PUT", "/config", {"tenant_memory_bytes": 200_000})
-    mock.tenant(documents=40)  # about 64 KiB + 40 * 4 KiB, over the limit
+    mock.tenant(documents=50)  # about 16 KiB + 50 * 4 KiB, over the limit
     response = mock.admin("POST", "/tenants", {})
     assert response.status_code == 503
     assert "tenant_memory_bytes=200000" in _error(response)["message"]

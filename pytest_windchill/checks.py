@@ -450,7 +450,7 @@ class _Judge(History):
         return cost
 
     def liveness(self) -> tuple[str, str] | None:
-        if self.outcome != "failed" or self.policy.deadline is not None:
+        if self.outcome not in ("failed", "review"):
             return None
         foreign_checkout = any(
             self._checked_out_by_others([e for e in self.batch_history if e.document == doc])
@@ -469,6 +469,22 @@ class _Judge(History):
         if foreign_checkout or refused:
             return None
         start = self.ops[0].invoke.t if self.ops else 0.0
+        quiet = not failures and not self.foreign_changes() and not any(
+            e.type in ("intervention", "background")
+            and e.process != "setup"
+            and (e.seq > self.since or e.t + (e.duration or 0.0) > start)
+            for e in self.batch_history
+        )
+        if quiet:
+            # Whatever the policy (a deadline included): nothing stood in the way.
+            return (
+                "liveness",
+                f"the client reported {self.outcome!r} although nothing interfered: no other "
+                "process touched the document and none of its requests failed. With nothing in "
+                "the way an update must be written; report 'applied' only once it is",
+            )
+        if self.outcome == "review" or self.policy.deadline is not None:
+            return None
         interference = sum(
             self._cost(e)
             for e in self.batch_history

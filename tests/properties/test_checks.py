@@ -161,6 +161,29 @@ def test_claiming_success_without_writing_is_untruthful(play: Any) -> None:
         wrs.read()
 
         assert verdict(mock, "applied") == "truthful-outcome"
+        # Nothing interfered: sending it to review is giving up without a cause.
+        assert verdict(mock, "review") == "liveness"
+
+
+def test_giving_up_with_nothing_in_the_way_breaks_liveness_even_under_a_deadline(
+    play: Any,
+) -> None:
+    with play() as (mock, wrs):
+        wrs.read()
+
+        with pytest.raises(ConcurrencyViolation, match="although nothing interfered") as caught:
+            mock.check_update(mock.doc, MINE, "failed", policy=RetryPolicy(deadline=5.0))
+        assert caught.value.property == "liveness"
+
+
+def test_review_after_another_users_change_is_not_judged_by_liveness(play: Any) -> None:
+    with play(concurrent_edit(changes={"Description": "theirs"}, before_request=2)) as (
+        mock,
+        wrs,
+    ):
+        wrs.read()
+        wrs.read()
+
         assert verdict(mock, "review") is None
 
 
@@ -309,7 +332,9 @@ def test_an_undone_check_out_leaves_no_lock(play: Any) -> None:
         assert wrs.action(wrs.doc_url, "CheckOut").status_code == 200
         assert wrs.action(wrs.doc_url, "UndoCheckOut").status_code == 200
 
-        assert verdict(mock, "review") is None
+        # Lock hygiene holds (it is judged before liveness): only the review without a
+        # cause is wrong.
+        assert verdict(mock, "review") == "liveness"
 
 
 def test_lock_hygiene_on_a_hand_built_journal() -> None:
@@ -324,7 +349,10 @@ def test_lock_hygiene_on_a_hand_built_journal() -> None:
     with pytest.raises(ConcurrencyViolation) as caught:
         check_update(journal, doc, MINE, "review")
     assert caught.value.property == "lock-hygiene"
-    check_update(journal[:1], doc, MINE, "review")  # the check-out never completed
+    # The check-out never completed: no lock left (only the review without a cause is wrong).
+    with pytest.raises(ConcurrencyViolation) as caught:
+        check_update(journal[:1], doc, MINE, "review")
+    assert caught.value.property == "liveness"
 
 
 # ------------------------------------------------------------------ liveness

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +261,7 @@ def serve(
         clock = ScaledClock(time_scale)
     app = create_app(config, clock=clock)
     if ready_file is not None:
-        # A file left by an earlier run must not say "ready" before this server listens.
-        ready_file.unlink(missing_ok=True)
+        _clear_stale_ready_file(ready_file)
     try:
         server = make_waitress_server(
             app,
@@ -313,7 +313,7 @@ def serve(
     finally:
         server.close()
         if ready_file is not None:
-            ready_file.unlink(missing_ok=True)
+            _remove_ready_file(ready_file, base)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -327,8 +327,35 @@ def _clock_name(clock: Clock) -> str:
     return f"system x{scale:g}" if scale != 1 else "system"
 
 
+def _clear_stale_ready_file(path: Path) -> None:
+    """Remove a ready file an earlier run left, so that nobody reads it as this server's;
+    keep it if the server it names still answers (this one may fail to start beside it)."""
+    try:
+        named = path.read_text().strip()
+    except OSError:
+        return
+    try:
+        with urllib.request.urlopen(f"{named}/__mock/health", timeout=1) as answer:
+            if answer.status == 200:
+                return
+    except (OSError, ValueError):
+        pass
+    path.unlink(missing_ok=True)
+
+
+def _remove_ready_file(path: Path, base: str) -> None:
+    """Remove the ready file if it still names this server (another may have taken it)."""
+    try:
+        if path.read_text().strip() == base:
+            path.unlink()
+    except OSError:
+        pass
+
+
 def _write_ready_file(path: Path, base: str) -> None:
-    """Write the base URL atomically: a script polling for the file never reads half of it."""
+    """Write the base URL atomically, replacing whatever an earlier run left: a script
+    polling for the file never reads half of it. Only once the socket listens: a server that
+    fails to start leaves the file of one that runs alone."""
     partial = path.with_name(path.name + ".partial")
     try:
         partial.write_text(base + "\n")

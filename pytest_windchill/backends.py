@@ -8,6 +8,7 @@ Windchill).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from mock_server.core.interventions import Intervention
 from mock_server.core.journal import Event
 from mock_server.core.repository import Repository
 from mock_server.http.state import state
+from mock_server.http.tenants import SERVER_ONLY_KEYS
 
 __all__ = [
     "AdminAPIUnavailable",
@@ -34,7 +36,13 @@ __all__ = [
 
 
 class AdminAPIUnavailable(RuntimeError):
-    """The server has no ``/__mock/`` admin API (a real Windchill): injections are impossible."""
+    """The server has no ``/__mock/`` admin API (a real Windchill), or it cannot be used now:
+    injections are impossible. ``absent``: the server has none at all (it is no
+    ``windchill-mock``), rather than refusing or being out of reach."""
+
+    def __init__(self, message: str, *, absent: bool = False) -> None:
+        super().__init__(message)
+        self.absent = absent
 
 
 class MockClock(Protocol):
@@ -139,25 +147,32 @@ class _RemoteClock:
         return float(self._backend.admin("POST", "clock/advance", {"seconds": seconds})["now"])
 
 
-def config_changes(config: MockConfig) -> dict[str, Any]:
-    """``config`` as the admin API's JSON. The admin API *merges* rates, durations and
-    overrides into the server's config, so every source and every knob is sent: otherwise a
-    standalone server keeps its own background rates (or a previous test's) where a test
-    expects none."""
+def config_changes(config: MockConfig, *, accounts: bool = True) -> dict[str, Any]:
+    """``config`` as the admin API's JSON: every key a tenant (or ``PUT /__mock/config``) takes,
+    none of the server's own (its sockets, admin guard and tenant limits). The admin API
+    *merges* rates, durations and overrides into the current config, so every source and every
+    knob is sent: otherwise a standalone server keeps its own background rates where a test
+    expects none. ``accounts=False`` leaves the users (and their passwords) out, for files."""
+    data: dict[str, Any] = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in SERVER_ONLY_KEYS
+    }
     background = config.background()
     knobs = config.resolved_profile().knobs()
     knobs.pop("name")
-    return {
-        "profile": config.profile,
-        "overrides": knobs,
-        "seed": config.seed,
-        "rates": {source: s.rate for source, s in background.items()},
-        "durations": {source: s.duration for source, s in background.items()},
-        "documents": config.documents,
-        "csrf": config.csrf,
-        "auth": config.auth,
-        "soft_attributes": list(config.soft_attributes),
-    }
+    data["overrides"] = knobs
+    data["rates"] = {source: s.rate for source, s in background.items()}
+    data["durations"] = {source: s.duration for source, s in background.items()}
+    data["soft_attributes"] = list(config.soft_attributes)
+    if accounts:
+        data["users"] = dict(config.users)
+    else:
+        data.pop("users")
+    for name in ("journal_limit", "journal_limit_bytes"):
+        if data[name] is None:  # unbounded: leave the receiving mock's own bound in place
+            data.pop(name)
+    return data
 
 
 class Remote:
@@ -187,7 +202,8 @@ class Remote:
         ):
             raise AdminAPIUnavailable(
                 f"{self.base_url} has no mock admin API (/__mock/): it is not a windchill-mock "
-                "server, so injections, virtual time and the journal are unavailable"
+                "server, so injections, virtual time and the journal are unavailable",
+                absent=True,
             )
         if response.status_code in (401, 403) and path != "interventions":
             raise AdminAPIUnavailable(

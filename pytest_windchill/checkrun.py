@@ -337,7 +337,15 @@ class _Runner:
             run = run_client(check.command, inputs, timeout=check.timeout, cwd=check.cwd)
             example.run = run
             events = handle.journal
-            example.requests = len([e for e in events if e.type == "invoke" and e.process == user])
+            # Requests that reached this example's object (the journal names an object by
+            # its first ID, whichever iteration a request addressed).
+            example.requests = len(
+                [
+                    e
+                    for e in events
+                    if e.type == "invoke" and e.process == user and e.document == doc
+                ]
+            )
             firing = handle.firing(doc, events, user)
             example.interfered = bool(firing.fired)
             self._judge(example, handle, run)
@@ -348,18 +356,32 @@ class _Runner:
     def _judge(self, example: Example, handle: WindchillMock, run: ClientRun) -> None:
         check = self.check
         output = _output(run)
+        refused = handle.metrics.get("responses", {}).get("401", 0)
+        credentials = (
+            f"; the tenant refused {refused} request(s) with 401: check --user and "
+            "WINDCHILL_PASSWORD (or the users of --config)"
+            if refused
+            else ""
+        )
         if run.timed_out:
-            example.violation, example.message = "client-timeout", run.detail + output
+            example.violation = "client-timeout"
+            example.message = run.detail + credentials + output
             return
         if run.outcome is None:
-            example.violation, example.message = "client-crash", run.detail + output
+            example.violation = "client-crash"
+            example.message = run.detail + credentials + output
             return
         if example.requests == 0:
             example.violation = "client-silent"
+            why = (
+                credentials[2:]
+                if refused
+                else "pass {url} to it or read WINDCHILL_SERVICE_ROOT: every example has a "
+                "tenant of its own"
+            )
             example.message = (
-                f"the client reported {run.outcome!r} without sending one request to the "
-                f"service root it was given ({handle.service_root}); pass {{url}} to it or "
-                "read WINDCHILL_SERVICE_ROOT: every example has a tenant of its own" + output
+                f"the client reported {run.outcome!r} without one request reaching the "
+                f"document in the tenant it was given ({handle.service_root}); {why}" + output
             )
             return
         try:
@@ -372,7 +394,8 @@ class _Runner:
             )
         except ConcurrencyViolation as violation:
             example.violation = violation.property
-            example.message = str(violation) + output
+            how = f" ({run.detail})" if run.detail else ""
+            example.message = f"{violation}\n\nThe client's outcome: {run.outcome!r}{how}" + output
 
 
 def _output(run: ClientRun) -> str:
@@ -451,7 +474,13 @@ def _health(health: TestHealth) -> str | None:
         f"{health.with_interventions} example(s) ran with interventions, but in only "
         f"{health.fired} did one interfere with the client's update (at least "
         f"{health.required} needed: {MIN_FIRED_FRACTION:.0%}), so the verdict proves little. "
-        "Does the client send its requests to the {url} it is given? Do its requests come "
+        + (
+            f"With only {health.with_interventions} such example(s), run more (--examples 50 "
+            "or more). "
+            if health.with_interventions < 20
+            else ""
+        )
+        + "Does the client send its requests to the {url} it is given? Do its requests come "
         "before the triggers (--max-request)? Interventions that never interfered:" + unfired
     )
 
@@ -471,7 +500,8 @@ def failure_document(result: CheckResult) -> dict[str, Any]:
         "schedule": failure.schedule.to_json(),
         "changes": failure.changes,
         "kind": check.kind,
-        "config": config_changes(check.config),
+        # No accounts: passwords stay out of files; --replay takes them from its own options.
+        "config": config_changes(check.config, accounts=False),
         "policy": dataclasses.asdict(check.policy),
         "time_scale": check.time_scale,
         "seed": check.seed,
@@ -543,11 +573,11 @@ def replay(
 
 def replay_settings(case: FailureCase, check: CheckSettings) -> CheckSettings:
     """``check`` with what the failure file fixes: the kind, the mock, the policy, the time
-    scale."""
+    scale. The accounts come from ``check`` (its ``--config``), which files never hold."""
     return dataclasses.replace(
         check,
         kind=case.kind,
-        config=MockConfig().updated(case.config),
+        config=check.config.updated(case.config),
         policy=case.policy,
         time_scale=case.time_scale,
     )

@@ -256,7 +256,7 @@ class _Judge(History):
             lost = [o for o in self.writes() if o.outcome == "info"]
             hint = (
                 " — its response was lost, but the write was applied: re-read and recognise "
-                "your own write (e.g. by X-Client-UpdateToken) before retrying or giving up"
+                "your own write (the values you sent) before retrying or giving up"
                 if lost
                 else ""
             )
@@ -469,11 +469,15 @@ class _Judge(History):
         if foreign_checkout or refused:
             return None
         start = self.ops[0].invoke.t if self.ops else 0.0
-        quiet = not failures and not self.foreign_changes() and not any(
-            e.type in ("intervention", "background")
-            and e.process != "setup"
-            and (e.seq > self.since or e.t + (e.duration or 0.0) > start)
-            for e in self.batch_history
+        quiet = (
+            not failures
+            and not self.foreign_changes()
+            and not any(
+                e.type in ("intervention", "background")
+                and e.process != "setup"
+                and (e.seq > self.since or e.t + (e.duration or 0.0) > start)
+                for e in self.batch_history
+            )
         )
         if quiet:
             # Whatever the policy (a deadline included): nothing stood in the way.

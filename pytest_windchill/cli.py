@@ -10,8 +10,10 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
+import requests
 from click.core import ParameterSource
 
 from mock_server.cli import main
@@ -20,6 +22,7 @@ from mock_server.core.errors import MockError
 from mock_server.core.kinds import KINDS
 from mock_server.core.profiles import PROFILES
 
+from .backends import AdminAPIUnavailable
 from .checkrun import (
     DEFAULT_MAX_SHRINKS,
     CheckResult,
@@ -62,6 +65,16 @@ _CHECK_KEYS = {
     "max_shrinks",
 }
 _DEFAULT_FAILURE_FILE = "windchill-check-failure.json"
+#: Options a replay takes from its failure file instead.
+_REPLAY_FIXED = (
+    "examples",
+    "kind",
+    "actions",
+    "changes_json",
+    "max_interventions",
+    "max_request",
+    "time_scale",
+)
 
 _EPILOG = (
     "The command after -- runs once per example. Placeholders in its arguments: "
@@ -74,10 +87,11 @@ _EPILOG = (
     + ", ".join(f"{code} {word}" for code, word in EXIT_CODES.items())
     + ". Anything else is a crash.\n\n"
     "Exit status: 0 when no violation was found, 1 when one was (or the run met too "
-    "little interference to prove anything), 2 for a usage error.\n\n"
+    "little interference to prove anything), 2 for a usage error, 3 when the check could not "
+    "run (the server of --url out of reach or no windchill-mock).\n\n"
     "\b\nExample:\n"
     "  windchill-mock check --examples 200 --max-retries 3 --base-delay 0.05 \\\n"
-    "      -- java -cp build UpdateDocument {url} {doc} {changes}\n\n"
+    "      --max-delay 0.4 --jitter 0 -- java -cp build UpdateDocument {url} {doc} {changes}\n\n"
     "See docs/any-language.md."
 )
 
@@ -87,8 +101,28 @@ def _given(name: str) -> bool:
     return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
+#: The ``[check]`` keys and what each must be: a type, and a test with what it means.
+_CHECK_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "examples": (int, "a whole number >= 1"),
+    "seed": (int, "a whole number >= 0"),
+    "kind": (str, "document or part"),
+    "actions": (list, "a list of action kinds"),
+    "max_interventions": (int, "a whole number >= 0"),
+    "max_request": (int, "a whole number >= 1"),
+    "timeout": ((int, float), "a number of seconds > 0"),
+    "time_scale": ((int, float), "a number in (0, 1000]"),
+    "user": (str, "an account name"),
+    "max_shrinks": (int, "a whole number >= 0"),
+    "changes": (dict, "a table of property = value"),
+}
+_CHECK_MINIMA = {"examples": 1, "seed": 0, "max_interventions": 0, "max_request": 1}
+#: The policy a client declares (``conflict_rate_warning`` is the reference client's own).
+_POLICY_KEYS = tuple(name for name in _POLICY_OPTIONS)
+
+
 def _read_config(path: Path | None) -> tuple[MockConfig, dict[str, Any], dict[str, Any]]:
-    """The mock's config, the ``[policy]`` table and the ``[check]`` table of a TOML file."""
+    """The mock's config, the ``[policy]`` table and the ``[check]`` table of a TOML file;
+    a key in the wrong place or of the wrong type is a usage error naming it and the file."""
     if path is None:
         return MockConfig(), {}, {}
     try:
@@ -102,11 +136,35 @@ def _read_config(path: Path | None) -> tuple[MockConfig, dict[str, Any], dict[st
     check = data.pop("check", {})
     if not isinstance(policy, dict) or not isinstance(check, dict):
         raise click.BadParameter(f"{path}: [policy] and [check] must be tables")
-    unknown = sorted(set(check) - _CHECK_KEYS)
-    if unknown:
+    misplaced = sorted(set(data) & (set(_CHECK_TYPES) | set(_POLICY_KEYS)))
+    if misplaced:
         raise click.BadParameter(
-            f"{path}: unknown key(s) {unknown} in [check]; known: {sorted(_CHECK_KEYS)}"
+            f"{path}: {misplaced} at the top level; the top level configures the mock, the "
+            f"run's keys go under [check] ({', '.join(sorted(_CHECK_TYPES))}) and the "
+            f"client's policy under [policy] ({', '.join(_POLICY_KEYS)})"
         )
+    for name, value in check.items():
+        if name not in _CHECK_TYPES:
+            raise click.BadParameter(
+                f"{path}: unknown key(s) [{name!r}] in [check]; known: {sorted(_CHECK_TYPES)}"
+            )
+        wanted, meaning = _CHECK_TYPES[name]
+        minimum = _CHECK_MINIMA.get(name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, wanted)
+            or (minimum is not None and isinstance(value, int) and value < minimum)
+        ):
+            raise click.BadParameter(f"{path}: [check] {name} must be {meaning}, got {value!r}")
+    for name, value in policy.items():
+        if name not in _POLICY_KEYS:
+            raise click.BadParameter(
+                f"{path}: unknown policy key(s) [{name!r}] in [policy]; known: {list(_POLICY_KEYS)}"
+            )
+        number = int if name == "max_retries" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number):
+            kind = "a whole number" if name == "max_retries" else "a number"
+            raise click.BadParameter(f"{path}: [policy] {name} must be {kind}, got {value!r}")
     try:
         config = MockConfig().updated(data)
     except MockError as error:
@@ -114,7 +172,40 @@ def _read_config(path: Path | None) -> tuple[MockConfig, dict[str, Any], dict[st
     return config, policy, check
 
 
-@main.command(epilog=_EPILOG, context_settings={"max_content_width": 100})
+class _CannotRun(click.ClickException):
+    """The check could not run (the server is out of reach, or not a windchill-mock): exit
+    status 3, so that CI tells it from a violation (1)."""
+
+    exit_code = 3
+
+
+def _base_url(url: str | None) -> str | None:
+    """``--url`` as the server's base URL: a service root or admin URL is cut back to it."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"{url!r} is not an http(s) URL; give the server's base URL, e.g. "
+            "http://127.0.0.1:8080",
+            param_hint="--url",
+        )
+    path = parts.path.rstrip("/")
+    for suffix in ("/__mock", "/Windchill/servlet/odata"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+@main.command(
+    epilog=_EPILOG,
+    context_settings={
+        "max_content_width": 100,
+        # Everything from the client's program name on is its command, with or without --.
+        "allow_interspersed_args": False,
+        "ignore_unknown_options": True,
+    },
+)
 @click.argument("command", nargs=-1, required=True, metavar="-- COMMAND [ARGS]...")
 @click.option(
     "--examples",
@@ -311,6 +402,12 @@ def check(
     COMMAND. The journal is judged by the same checker as the pytest plugin's; a failure is
     shrunk to its simplest schedule and written as JSON that --replay runs again.
     """
+    if command[0].startswith("-"):
+        raise click.UsageError(
+            f"no such option: {command[0]}; the client's command starts with its program "
+            "name, after every option of check (e.g. -- node client.mjs)"
+        )
+    url = _base_url(url)
     config, toml_policy, toml_check = _read_config(config_file)
     options: dict[str, Any] = {
         "examples": examples,
@@ -356,21 +453,41 @@ def check(
     except (MockError, ValueError, TypeError) as error:
         raise click.UsageError(str(error)) from None
 
+    if replay_file is not None:
+        try:
+            case = load_failure(replay_file)
+            settings = replay_settings(case, settings)
+        except (MockError, ValueError) as error:
+            raise click.UsageError(str(error)) from None
+        ignored = [
+            f"--{name.replace('_', '-')}"
+            for name in (*_REPLAY_FIXED, *_POLICY_OPTIONS)
+            if _given(name)
+        ]
+        if ignored:
+            click.echo(
+                f"note: --replay runs the file's example with its own changes, schedule, kind, "
+                f"policy and time scale; ignoring {', '.join(ignored)}",
+                err=True,
+            )
     progress = _Progress(settings.examples, verbose)
     try:
         if replay_file is not None:
-            try:
-                case = load_failure(replay_file)
-                settings = replay_settings(case, settings)
-            except (MockError, ValueError) as error:
-                raise click.UsageError(str(error)) from None
             result = replay(case, settings, url=url, on_example=progress.example)
         else:
             result = check_client(settings, url=url, on_example=progress.example)
-    except RuntimeError as error:
+    except (AdminAPIUnavailable, RuntimeError) as error:
+        hint = (
+            f". Is windchill-mock serve running at {url}? (Or drop --url: check then starts "
+            "a server of its own.)"
+            if url is not None
+            else ""
+        )
+        raise _CannotRun(f"{error}{hint}") from None
+    except requests.RequestException as error:
+        raise _CannotRun(f"cannot reach {url}: {error}") from None
+    finally:
         progress.close()
-        raise click.ClickException(str(error)) from None
-    progress.close()
     _report(result, replay_file, failure_file, junitxml, command)
     sys.exit(0 if result.ok else 1)
 
@@ -442,6 +559,9 @@ def _report(
             f"  windchill-mock check --replay {shlex.quote(str(failure_file))} -- "
             + shlex.join(command)
         )
-    elif result.health is not None:
-        click.echo(f"[health: unfired_interventions] {result.health}")
+    else:
+        # A file left by an earlier failing run must not be mistaken for this run's.
+        failure_file.unlink(missing_ok=True)
+        if result.health is not None:
+            click.echo(f"[health: unfired_interventions] {result.health}")
     click.echo(result.summary())

@@ -57,6 +57,8 @@ PLACEHOLDERS: Mapping[str, str] = {
     "example": "WINDCHILL_EXAMPLE",
 }
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+#: The mock's admin token is the checker's, not the client's: a client under test never gets it.
+_WITHHELD = frozenset({"WINDCHILL_ADMIN_TOKEN"})
 #: What is kept of the client's stdout and stderr (the tail), per stream.
 OUTPUT_KEPT = 64 * 1024
 
@@ -96,16 +98,22 @@ class ExampleInputs:
 
 
 def check_placeholders(command: Sequence[str]) -> None:
-    """Refuse a command line naming a placeholder the protocol does not fill."""
+    """Refuse a command line naming a placeholder the protocol does not fill, or holding a
+    lone brace (``{url``): either is a typo that would reach the client as it is."""
+    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
     for argument in command:
         for found in _PLACEHOLDER.finditer(argument):
             name = found.group(1)
             if name is not None and name not in PLACEHOLDERS:
-                known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
                 raise ProtocolError(
                     f"unknown placeholder {{{name}}} in {argument!r}; known: {known} "
                     "(write {{ and }} for literal braces)"
                 )
+        if "{" in _PLACEHOLDER.sub("", argument) or "}" in _PLACEHOLDER.sub("", argument):
+            raise ProtocolError(
+                f"a lone brace in {argument!r}: close the placeholder ({known}) or write "
+                "{{ and }} for literal braces"
+            )
 
 
 def expand(command: Sequence[str], inputs: ExampleInputs) -> list[str]:
@@ -141,10 +149,47 @@ class ClientRun:
         return self.outcome is None
 
 
-def read_outcome(stdout: str, returncode: int | None) -> tuple[Outcome | None, str]:
+def read_outcome(
+    stdout: str, returncode: int | None, stderr: str = ""
+) -> tuple[Outcome | None, str]:
     """The outcome a client reported: its last JSON line with an ``outcome``, else its exit
-    status. ``(None, why)`` when it reported none."""
-    for line in reversed(stdout.splitlines()):
+    status. ``(None, why)`` when it reported none, or when it died after reporting (a signal,
+    or an exit status that is neither 0 nor its outcome's)."""
+    line_outcome = _outcome_line(stdout)
+    if line_outcome is not None:
+        outcome, detail = line_outcome
+        if outcome is None:
+            return None, detail
+        allowed = {0} | {code for code, word in EXIT_CODES.items() if word == outcome}
+        if returncode is not None and returncode not in allowed:
+            how = (
+                f"was killed by signal {-returncode}"
+                if returncode < 0
+                else f"exited with status {returncode}"
+            )
+            return None, f"the client printed outcome {outcome!r} but then {how}"
+        return outcome, detail
+    if _outcome_line(stderr) is not None:
+        return None, (
+            "the client printed its outcome line on stderr; the protocol reads it from stdout "
+            "(log to stderr, print the outcome line to stdout)"
+        )
+    if returncode is not None and returncode in EXIT_CODES:
+        word = EXIT_CODES[returncode]
+        return word, f"no outcome line on stdout: exit status {returncode} read as {word!r}"
+    if returncode is not None and returncode < 0:
+        return None, f"the client was killed by signal {-returncode} and reported no outcome"
+    codes = ", ".join(f"{code} {word}" for code, word in EXIT_CODES.items())
+    return None, (
+        f"the client exited with status {returncode} and printed no outcome line; print "
+        f'{{"outcome": "applied"}} (or merged, review, failed) last, or exit with {codes}'
+    )
+
+
+def _outcome_line(text: str) -> tuple[Outcome | None, str] | None:
+    """The last JSON line with an ``outcome`` in ``text``: ``(outcome, detail)``, or
+    ``(None, why)`` for an outcome the protocol does not know; ``None`` without one."""
+    for line in reversed(text.splitlines()):
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -162,15 +207,7 @@ def read_outcome(stdout: str, returncode: int | None) -> tuple[Outcome | None, s
                 f"the client reported outcome {outcome!r}; the protocol knows {', '.join(OUTCOMES)}"
             )
         return cast(Outcome, outcome), detail
-    if returncode is not None and returncode in EXIT_CODES:
-        return EXIT_CODES[returncode], ""
-    if returncode is not None and returncode < 0:
-        return None, f"the client was killed by signal {-returncode} and reported no outcome"
-    codes = ", ".join(f"{code} {word}" for code, word in EXIT_CODES.items())
-    return None, (
-        f"the client exited with status {returncode} and printed no outcome line; print "
-        f'{{"outcome": "applied"}} (or merged, review, failed) last, or exit with {codes}'
-    )
+    return None
 
 
 def run_client(
@@ -181,7 +218,8 @@ def run_client(
     temporary files, of which only the last :data:`OUTPUT_KEPT` bytes are read: a client
     that prints without end costs disk for a while, never memory."""
     argv = expand(command, inputs)
-    env = {**os.environ, **inputs.environment()}
+    env = {k: v for k, v in os.environ.items() if k not in _WITHHELD}
+    env.update(inputs.environment())
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
@@ -208,8 +246,9 @@ def run_client(
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(process)
-            process.wait()
+        # Whatever the client left running (a daemon, a stuck child) goes with it.
+        _kill_group(process)
+        process.wait()
         wall = time.monotonic() - started
         stdout, stderr = _tail(out), _tail(err)
     if timed_out:
@@ -223,7 +262,7 @@ def run_client(
             stderr,
             timed_out=True,
         )
-    outcome, detail = read_outcome(stdout, process.returncode)
+    outcome, detail = read_outcome(stdout, process.returncode, stderr)
     return ClientRun(outcome, detail, process.returncode, wall, stdout, stderr)
 
 

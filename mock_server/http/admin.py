@@ -30,7 +30,13 @@ from ..core.kinds import kind_named
 from . import jsonbody
 from .odata import ROOT
 from .state import server_state, state
-from .tenants import TENANT_ENVIRON, TENANTS_EXTENSION, Tenants, tenant_prefix
+from .tenants import (
+    TENANT_ENVIRON,
+    TENANTS_EXTENSION,
+    Tenants,
+    check_tenant_changes,
+    tenant_prefix,
+)
 
 __all__ = ["ADMIN_PREFIX", "blueprint"]
 
@@ -123,7 +129,10 @@ def reset() -> Response:
 def config() -> Response:
     mock = state()
     if request.method != "GET":
-        mock.reconfigure(mock.config.updated(_body()))
+        changes = _body()
+        if request.environ.get(TENANT_ENVIRON) is not None:
+            check_tenant_changes(changes)
+        mock.reconfigure(mock.config.updated(changes))
     return jsonify(mock.config.to_json())
 
 

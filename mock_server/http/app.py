@@ -60,8 +60,9 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
 
     @app.before_request
     def _count_request() -> None:
-        # The body limit follows the live config (PUT /__mock/config, handle resets).
-        current_app.config["MAX_CONTENT_LENGTH"] = state().config.max_body_bytes
+        # The body limit follows the live config (PUT /__mock/config, handle resets) of the
+        # mock this request reached: per request, never app-wide, so tenants cannot mix.
+        request.max_content_length = state().config.max_body_bytes
         if not request.path.startswith(admin.ADMIN_PREFIX):
             state().repository.metrics.count_request()
 
@@ -75,7 +76,11 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
 
     @app.after_request
     def _count_response(response: Response) -> Response:
-        if not request.path.startswith(admin.ADMIN_PREFIX):
+        unreached = (
+            request.environ.get(TENANT_ENVIRON) is not None
+            and request.environ.get(TENANT_STATE_ENVIRON) is None
+        )  # an unknown tenant's 404 is nobody's traffic
+        if not unreached and not request.path.startswith(admin.ADMIN_PREFIX):
             state().repository.metrics.count_response(response.status_code)
         return response
 

@@ -256,7 +256,8 @@ def _entity_url(body: bytes, path: str) -> str | None:
     if not isinstance(entity_id, str):
         return None
     collection = path.split("(", 1)[0]
-    return f"{collection}('{entity_id}')"
+    # ``path`` is within the service; a tenant's URLs carry its prefix.
+    return f"{request.script_root}{collection}('{entity_id}')"
 
 
 def _error_response(status: int, code: str, message: str, content_id: str | None) -> BatchResponse:

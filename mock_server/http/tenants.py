@@ -46,6 +46,7 @@ __all__ = [
     "TenantRouting",
     "Tenants",
     "TooManyTenants",
+    "check_tenant_changes",
     "tenant_prefix",
 ]
 
@@ -77,6 +78,8 @@ TENANT_BASE_BYTES = 16 * 1024
 #: Estimated bytes per object a tenant holds (current and past iterations, working copies):
 #: about twice the 2 KB measured.
 OBJECT_BYTES = 4 * 1024
+#: Estimated bytes of one CSRF session a tenant keeps (about 340 measured).
+SESSION_BYTES = 512
 #: Estimated bytes of one journal event, for a tenant whose journal has no byte bound.
 EVENT_BYTES = 512
 #: Journal bytes a tenant keeps unless its body sets ``journal_limit_bytes``: enough for
@@ -110,7 +113,8 @@ class Tenant:
         size = journal.size_bytes  # counted when the journal has a byte bound (the default)
         if size is None:
             size = EVENT_BYTES * len(journal)
-        return TENANT_BASE_BYTES + OBJECT_BYTES * repository.object_count() + size
+        sessions = SESSION_BYTES * len(self.state.csrf)
+        return TENANT_BASE_BYTES + OBJECT_BYTES * repository.object_count() + size + sessions
 
 
 class Tenants:
@@ -131,8 +135,10 @@ class Tenants:
         self._tenants: OrderedDict[str, Tenant] = OrderedDict()  # least recently used first
         self._counter = 0
         self._lock = threading.Lock()
-        #: Tenants being built (outside the lock): they count against the limit already.
+        #: Tenants being built (outside the lock), and their estimated bytes: they count
+        #: against the limits already.
         self._building = 0
+        self._building_bytes = 0
         self.created = 0
         self.expired = 0
 
@@ -154,48 +160,64 @@ class Tenants:
         """A new tenant configured by ``body`` (configuration keys, ``clock``,
         ``time_scale``) on top of the library defaults and the server's accounts.
 
-        Raises ``MockError`` (400) for a bad body and :class:`TooManyTenants` (429) when the
-        server holds as many tenants, or as much tenant memory, as it may.
+        Raises ``MockError`` (400) for a bad body, and :class:`TooManyTenants`: 429 when the
+        server holds as many tenants as it may, 503 when the new one would take the tenants'
+        estimated memory past the limit (the new one's demo documents included).
         """
         config, clock = tenant_config(body, server)
+        needed = TENANT_BASE_BYTES + OBJECT_BYTES * config.documents
+        with self._lock:
+            self._expire(self._monotonic())
+            self._check_count()
+            live = list(self._tenants.values())
+            building = self._building_bytes
+        # Summed outside the registry's lock: a footprint takes each tenant's repository
+        # lock, which a long change set may hold, and no other tenant may wait for that.
+        used = sum(tenant.footprint() for tenant in live) + building
         with self._lock:
             now = self._monotonic()
-            self._expire(now)
             limits = self._config()
-            if len(self._tenants) + self._building >= limits.max_tenants:
+            if used + needed > limits.tenant_memory_bytes:
                 raise self._full(
-                    f"The server holds {len(self._tenants) + self._building} tenants, its limit "
-                    f"(max_tenants={limits.max_tenants}). Delete the ones you are done with "
-                    "(DELETE /__mock/tenants/<id>), wait for idle ones to expire "
-                    f"(tenant_idle_timeout={limits.tenant_idle_timeout:g}s), or start the "
-                    "server with a higher --max-tenants",
-                    now,
-                )
-            used = self._footprint()
-            if used >= limits.tenant_memory_bytes:
-                raise self._full(
-                    f"The server's tenants hold about {used / 2**20:.1f} MiB, its limit "
+                    f"The server's tenants hold about {used / 2**20:.1f} MiB and this one would "
+                    f"take about {needed / 2**20:.1f} MiB more, past the limit "
                     f"(tenant_memory_bytes={limits.tenant_memory_bytes}). Delete the tenants "
-                    "you are done with, or start the server with a higher "
-                    "--tenant-memory",
+                    "you are done with, ask for fewer documents, or start the server with a "
+                    "higher --tenant-memory",
                     now,
                     status=503,
                 )
+            self._check_count()  # others may have been made meanwhile
             tenant_id = self._next_id()
             self._building += 1
+            self._building_bytes += needed
         try:
             # Built outside the lock: a tenant with many demo documents takes a while.
             tenant = Tenant(tenant_id, MockState(config, clock), self._monotonic())
         except BaseException:
             with self._lock:
                 self._building -= 1
+                self._building_bytes -= needed
             raise
         with self._lock:  # one step: the slot it held becomes the tenant
             self._building -= 1
+            self._building_bytes -= needed
             tenant.used = self._monotonic()
             self._tenants[tenant_id] = tenant
             self.created += 1
         return tenant
+
+    def _check_count(self) -> None:
+        limits = self._config()
+        held = len(self._tenants) + self._building
+        if held >= limits.max_tenants:
+            raise self._full(
+                f"The server holds {held} tenants, its limit (max_tenants={limits.max_tenants}). "
+                "Delete the ones you are done with (DELETE /__mock/tenants/<id>), wait for idle "
+                f"ones to expire (tenant_idle_timeout={limits.tenant_idle_timeout:g}s), or "
+                "start the server with a higher --max-tenants",
+                self._monotonic(),
+            )
 
     def _full(self, message: str, now: float, status: int = 429) -> TooManyTenants:
         error = TooManyTenants(message, status=status)
@@ -226,9 +248,6 @@ class Tenants:
         with self._lock:
             return self._tenants.pop(tenant_id, None) is not None
 
-    def _footprint(self) -> int:
-        return sum(tenant.footprint() for tenant in self._tenants.values())
-
     def listing(self) -> list[Tenant]:
         with self._lock:
             self._expire(self._monotonic())
@@ -237,16 +256,18 @@ class Tenants:
     def summary(self) -> dict[str, Any]:
         with self._lock:
             self._expire(self._monotonic())
-            limits = self._config()
-            return {
-                "live": len(self._tenants),
-                "created": self.created,
-                "expired": self.expired,
-                "bytes": self._footprint(),
-                "max_tenants": limits.max_tenants,
-                "tenant_memory_bytes": limits.tenant_memory_bytes,
-                "tenant_idle_timeout": limits.tenant_idle_timeout,
-            }
+            live = list(self._tenants.values())
+            created, expired = self.created, self.expired
+        limits = self._config()
+        return {
+            "live": len(live),
+            "created": created,
+            "expired": expired,
+            "bytes": sum(tenant.footprint() for tenant in live),
+            "max_tenants": limits.max_tenants,
+            "tenant_memory_bytes": limits.tenant_memory_bytes,
+            "tenant_idle_timeout": limits.tenant_idle_timeout,
+        }
 
     def __len__(self) -> int:
         with self._lock:
@@ -261,11 +282,6 @@ def tenant_config(body: Mapping[str, Any], server: MockConfig) -> tuple[MockConf
     server-only settings; the body's configuration keys apply on top.
     """
     changes = {key: value for key, value in body.items() if key not in CLOCK_KEYS}
-    refused = sorted(SERVER_ONLY_KEYS & set(changes))
-    if refused:
-        raise MockError(
-            f"{refused} are settings of the server, not of a tenant: a tenant inherits them"
-        )
     inherited = {
         "users": dict(server.users),
         "auth": server.auth,
@@ -273,8 +289,24 @@ def tenant_config(body: Mapping[str, Any], server: MockConfig) -> tuple[MockConf
         "journal_limit_bytes": TENANT_JOURNAL_BYTES,
         **{key: getattr(server, key) for key in SERVER_ONLY_KEYS},
     }
+    check_tenant_changes(changes)
     config = MockConfig().updated(inherited).updated(changes)
     return config, tenant_clock(body.get("clock", "system"), body.get("time_scale"))
+
+
+def check_tenant_changes(changes: Mapping[str, Any]) -> None:
+    """What a tenant may not set, on creation or later (``PUT /__mock/config`` under its
+    prefix): the server's own settings, and an unbounded journal."""
+    refused = sorted(SERVER_ONLY_KEYS & set(changes))
+    if refused:
+        raise MockError(
+            f"{refused} are settings of the server, not of a tenant: a tenant inherits them"
+        )
+    if "journal_limit_bytes" in changes and changes["journal_limit_bytes"] is None:
+        raise MockError(
+            "a tenant's journal is bounded: give journal_limit_bytes a number of bytes "
+            f"(the default is {TENANT_JOURNAL_BYTES})"
+        )
 
 
 def tenant_clock(kind: Any, time_scale: Any) -> Clock:
@@ -288,6 +320,8 @@ def tenant_clock(kind: Any, time_scale: Any) -> Clock:
         return VirtualClock()
     if kind != "system":
         raise MockError(f'clock must be "virtual" or "system", got {kind!r}')
+    if isinstance(time_scale, bool):
+        raise MockError(f"time_scale is a number, got {time_scale!r}")
     if time_scale is None or time_scale == 1:
         return SystemClock()
     try:

@@ -19,8 +19,9 @@ from mock_server import MockConfig
 from mock_server.core import SystemClock
 from mock_server.http import create_app
 from mock_server.server import LiveServer
-from pytest_windchill.checkrun import Example
+from pytest_windchill.checkrun import CheckResult, CheckSettings, Example, _health, junit_xml
 from pytest_windchill.cli import _Progress, main
+from pytest_windchill.health import TestHealth
 from pytest_windchill.schedules import ConflictSchedule
 
 CLIENT = str(Path(__file__).with_name("update_client.py"))
@@ -124,12 +125,12 @@ def test_a_client_that_never_reaches_its_tenant_fails(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "FAILED [client-silent]" in result.output
-    assert "without sending one request to the service root it was given" in result.output
+    assert "without one request reaching the document in the tenant it was given" in result.output
 
 
 def test_placeholders_and_exit_statuses_are_the_protocol(tmp_path: Path) -> None:
-    # A client that checks every placeholder against its environment, reads the document,
-    # and answers by exit status only: 11 is "review".
+    # A client that checks every placeholder against its environment, writes the document,
+    # and answers by exit status only: 10 is "merged".
     script = tmp_path / "echo_client.py"
     script.write_text(
         "import json, os, sys\n"
@@ -141,10 +142,14 @@ def test_placeholders_and_exit_statuses_are_the_protocol(tmp_path: Path) -> None
         "assert example == os.environ['WINDCHILL_EXAMPLE']\n"
         "assert os.environ['WINDCHILL_TIME_SCALE'] == '10'\n"
         "assert sys.argv[5] == '{literal}'\n"
-        "auth = (os.environ['WINDCHILL_USER'], os.environ['WINDCHILL_PASSWORD'])\n"
+        "session = requests.Session()\n"
+        "session.auth = (os.environ['WINDCHILL_USER'], os.environ['WINDCHILL_PASSWORD'])\n"
+        "nonce = session.get(f'{url}/PTC/GetCSRFToken()').json()['NonceValue']\n"
         "entity = f\"{url}/{os.environ['WINDCHILL_ENTITY_SET']}('{doc}')\"\n"
-        "requests.get(entity, auth=auth, timeout=30)\n"
-        "sys.exit(11)\n"
+        "etag = session.get(entity, timeout=30).headers['ETag']\n"
+        "headers = {'If-Match': etag, 'CSRF_NONCE': nonce}\n"
+        "written = session.patch(entity, json=json.loads(changes), headers=headers)\n"
+        "sys.exit(10 if written.ok else 1)\n"
     )
     result = check(
         tmp_path,
@@ -162,7 +167,6 @@ def test_placeholders_and_exit_statuses_are_the_protocol(tmp_path: Path) -> None
             "{{literal}}",
         ],
     )
-    # "review" without a write is an honest outcome: nothing to flag.
     assert result.exit_code == 0, result.output
 
 
@@ -225,27 +229,28 @@ def test_replaying_a_file_that_is_not_a_failure_file_is_a_usage_error(tmp_path: 
     assert "is not a failure file of windchill-mock check" in result.output
 
 
-def test_a_run_that_met_no_interference_fails_the_health_check(tmp_path: Path) -> None:
-    # The client reads another document only: no intervention on its own can interfere.
-    script = tmp_path / "elsewhere.py"
-    script.write_text(
-        "import os, requests\n"
-        "auth = (os.environ['WINDCHILL_USER'], os.environ['WINDCHILL_PASSWORD'])\n"
-        "root = os.environ['WINDCHILL_SERVICE_ROOT']\n"
-        "requests.get(f\"{root}/DocMgmt/Documents('OR:wt.doc.WTDocument:1')\", auth=auth)\n"
-        'print(\'{"outcome": "review"}\')\n'
-    )
-    report = tmp_path / "report.xml"
-    result = check(
-        tmp_path, "--examples", "6", "--junitxml", str(report), client=[sys.executable, str(script)]
-    )
+def test_a_run_that_met_too_little_interference_fails_its_health_check() -> None:
+    health = TestHealth()
+    for _ in range(6):
+        health.record_example(False, ["micro_update(before_request=3) on D: still pending"])
+    message = _health(health)
+    assert message is not None
+    assert "6 example(s) ran with interventions, but in only 0" in message
+    assert "run more (--examples 50 or more)" in message
+    assert "micro_update(before_request=3) on D: still pending" in message
+    health.record_example(True)
+    assert _health(health) is None  # one in seven met: the 10 % is reached
 
-    assert result.exit_code == 1, result.output
-    assert "[health: unfired_interventions]" in result.output
-    assert "windchill-mock check: FAILED (health): 6 example(s), no violation" in result.output
-    suite = ElementTree.parse(report).getroot().find("testsuite")
+    result = CheckResult(CheckSettings(command=("client",)), health=message)
+    assert not result.ok
+    assert result.summary().startswith("windchill-mock check: FAILED (health): 0 example(s)")
+    suite = ElementTree.fromstring(junit_xml(result)).find("testsuite")
     assert suite is not None
-    assert suite.findall("testcase")[-1].get("name") == "health: interference met"
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == "health: interference met"
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "unfired_interventions"
 
 
 class _Terminal(io.StringIO):
@@ -267,3 +272,31 @@ def test_a_terminal_gets_a_progress_bar_that_counts_generated_examples(
     assert "examples" in shown
     assert "2/4" in shown  # shrink runs are not counted as examples
     assert "3/4" not in shown
+
+
+def test_a_client_that_reads_another_document_never_reached_its_own(tmp_path: Path) -> None:
+    script = tmp_path / "elsewhere.py"
+    script.write_text(
+        "import os, requests\n"
+        "auth = (os.environ['WINDCHILL_USER'], os.environ['WINDCHILL_PASSWORD'])\n"
+        "root = os.environ['WINDCHILL_SERVICE_ROOT']\n"
+        "requests.get(f\"{root}/DocMgmt/Documents('OR:wt.doc.WTDocument:1')\", auth=auth)\n"
+        'print(\'{"outcome": "applied"}\')\n'
+    )
+    result = check(tmp_path, "--examples", "3", client=[sys.executable, str(script)])
+
+    assert result.exit_code == 1, result.output
+    assert "FAILED [client-silent]" in result.output
+
+
+def test_a_wrong_password_is_named_as_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WINDCHILL_PASSWORD", "wrong")
+    result = check(tmp_path, "--examples", "2", *POLICY)
+
+    assert result.exit_code == 1, result.output
+    assert "FAILED [client-crash]" in result.output  # the test client cannot read a nonce
+    assert "the tenant refused 1 request(s) with 401: check --user and WINDCHILL_PASSWORD" in (
+        result.output
+    )

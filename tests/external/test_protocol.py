@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_the_environment_carries_every_value() -> None:
         ('{"outcome": "review", "detail": "Title"}\n', 0, "review"),
         # The last outcome line counts; other lines and other JSON are ignored.
         ('{"outcome": "failed"}\nlog\n{"x": 1}\n{"outcome": "merged"}\nbye\n', 0, "merged"),
-        ('  {"outcome": "failed"}  \n', 3, "failed"),  # the line wins over the status
+        ('  {"outcome": "failed"}  \n', 12, "failed"),  # the line and its own status
         ("no line\n", 0, "applied"),
         ("", 10, "merged"),
         ("", 11, "review"),
@@ -88,12 +89,73 @@ def test_the_outcome_comes_from_the_last_json_line_or_the_exit_status(
         ("", 2, "0 applied, 10 merged, 11 review, 12 failed"),
         ("", -9, "killed by signal 9"),
         ('{"outcome": "succeeded"}', 0, "the protocol knows applied, merged, review, failed"),
+        # Dying after the outcome line is a crash, not that outcome.
+        ('{"outcome": "applied"}', -11, "printed outcome 'applied' but then was killed"),
+        ('{"outcome": "applied"}', 3, "printed outcome 'applied' but then exited with status 3"),
+        ('{"outcome": "applied"}', 12, "but then exited with status 12"),
     ],
 )
 def test_no_outcome_says_why(stdout: str, code: int, words: str) -> None:
     outcome, why = read_outcome(stdout, code)
     assert outcome is None
     assert words in why
+
+
+def test_an_outcome_line_on_stderr_is_not_read_as_the_exit_status() -> None:
+    outcome, why = read_outcome("", 0, 'log\n{"outcome": "review"}\n')
+    assert outcome is None
+    assert "printed its outcome line on stderr" in why
+    assert read_outcome("", 0, "just logs\n") == (
+        "applied",
+        "no outcome line on stdout: exit status 0 read as 'applied'",
+    )
+
+
+def test_a_lone_brace_is_a_typo() -> None:
+    with pytest.raises(ProtocolError, match=re.escape("a lone brace in '{url'")):
+        expand(["client", "{url"], INPUTS)
+
+
+def test_the_admin_token_is_withheld_from_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WINDCHILL_ADMIN_TOKEN", "s3cret")
+    run = run_client(
+        _python(
+            "import json, os; "
+            "print(json.dumps(dict(outcome='failed', "
+            "detail=os.environ.get('WINDCHILL_ADMIN_TOKEN', 'none'))))"
+        ),
+        INPUTS,
+        timeout=30,
+    )
+    assert (run.outcome, run.detail) == ("failed", "none")
+
+
+def test_what_a_client_leaves_running_goes_with_it(tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    run = run_client(
+        _python(
+            "import subprocess, sys; "
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(marker)!r}, 'w').write(str(child.pid)); "
+            'print(\'{{"outcome": "failed"}}\')'
+        ),
+        INPUTS,
+        timeout=30,
+    )
+    assert run.outcome == "failed"
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.01)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # killed, waiting only for its parent to reap it
 
 
 def _python(code: str) -> list[str]:

@@ -418,7 +418,10 @@ def test_a_reference_to_an_unknown_content_id_fails_the_change_set(mock: Session
     assert mock.admin("GET", "/documents").get_json() == {"documents": []}
 
 
-def test_a_whole_edit_cycle_runs_in_one_change_set(mock: Session) -> None:
+@pytest.mark.parametrize("in_a_tenant", [False, True], ids=["server", "tenant"])
+def test_a_whole_edit_cycle_runs_in_one_change_set(mock: Session, in_a_tenant: bool) -> None:
+    # In a tenant, $n references to answers without a Location keep the tenant's prefix.
+    mock = mock.tenant(clock="virtual") if in_a_tenant else mock
     got = answers(
         post_batch(
             mock,

@@ -147,10 +147,45 @@ def test_the_number_of_tenants_is_capped_with_a_429(mock: Session) -> None:
 
 def test_the_tenants_memory_is_capped_with_a_503(mock: Session) -> None:
     mock.admin("PUT", "/config", {"tenant_memory_bytes": 200_000})
-    mock.tenant(documents=50)  # about 16 KiB + 50 * 4 KiB, over the limit
-    response = mock.admin("POST", "/tenants", {})
+    mock.tenant(documents=40)  # about 16 KiB + 40 * 4 KiB: within the limit
+    response = mock.admin("POST", "/tenants", {"documents": 10})  # 56 KiB more: past it
     assert response.status_code == 503
     assert "tenant_memory_bytes=200000" in _error(response)["message"]
+    assert mock.admin("POST", "/tenants", {}).status_code == 201  # 16 KiB still fits
+
+
+def test_a_tenant_too_big_on_its_own_is_refused_before_it_is_built(mock: Session) -> None:
+    mock.admin("PUT", "/config", {"tenant_memory_bytes": 1_000_000})
+    response = mock.admin("POST", "/tenants", {"documents": 1_000_000})
+    assert response.status_code == 503
+    assert "ask for fewer documents" in _error(response)["message"]
+    assert mock.admin("GET", "/tenants").get_json()["live"] == 0
+
+
+def test_a_tenant_cannot_lift_its_bounds_later(mock: Session) -> None:
+    tenant = mock.tenant()
+    for body, words in (
+        ({"max_tenants": 5}, "settings of the server"),
+        ({"journal_limit_bytes": None}, "a tenant's journal is bounded"),
+    ):
+        response = tenant.admin("PUT", "/config", body)
+        assert response.status_code == 400
+        assert words in _error(response)["message"]
+    assert mock.admin("POST", "/tenants", {"journal_limit_bytes": None}).status_code == 400
+    assert mock.admin("POST", "/tenants", {"time_scale": True}).status_code == 400
+
+
+def test_an_unknown_tenants_404_is_nobodys_traffic(mock: Session) -> None:
+    assert mock.client.get(f"/(S(nosuch)){DOCS}").status_code == 404
+    assert mock.admin("GET", "/metrics").get_json()["responses"] == {}
+
+
+def test_a_body_limit_is_the_tenants_own(mock: Session) -> None:
+    small = mock.tenant(max_body_bytes=200)
+    big = mock.tenant()
+    body = {"Name": "x" * 1000}
+    assert small.post(DOCS, json=body).status_code == 413
+    assert big.post(DOCS, json=body).status_code == 201
 
 
 def test_an_idle_tenant_expires(mock: Session) -> None:

@@ -370,3 +370,16 @@ def test_time_scale_speeds_up_the_servers_clock_and_refuses_a_virtual_one() -> N
     refused = run_cli("serve", "--virtual-clock", "--time-scale", "10")
     assert refused.returncode == 2
     assert "--time-scale speeds up the system clock" in refused.stderr
+
+
+def test_a_server_that_fails_to_start_leaves_a_running_ones_ready_file(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    with serve("--port", "0", "--documents", "0", "--ready-file", str(ready)) as served:
+        deadline = time.monotonic() + TIMEOUT
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        port = served.base_url.rsplit(":", 1)[1]
+        second = run_cli("serve", "--port", port, "--ready-file", str(ready))
+        assert second.returncode == 1
+        assert "cannot listen on" in second.stderr
+        assert ready.read_text().strip() == served.base_url

@@ -350,7 +350,7 @@ def test_failure_reported_after_a_lost_write_that_a_read_then_showed_is_untruthf
     assert "its response was lost, but the write was applied: re-read and recognise your own " in (
         str(violation)
     )
-    assert "write (e.g. by X-Client-UpdateToken) before retrying or giving up" in str(violation)
+    assert "write (the values you sent) before retrying or giving up" in str(violation)
 
 
 def test_a_lost_write_and_only_failed_reads_after_it_excuse_a_failure_report() -> None:

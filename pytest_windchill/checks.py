@@ -51,7 +51,14 @@ from mock_server.core.profiles import Profile
 
 from .client.policy import RetryPolicy
 from .history import History
-from .outcomes import SUCCESS, TRANSIENT_STATUSES, Outcome, UpdateResult, outcome_status
+from .outcomes import (
+    SUCCESS,
+    TRANSIENT_STATUSES,
+    Outcome,
+    UpdateResult,
+    explain_etags,
+    outcome_status,
+)
 from .report import format_timeline, report
 from .rules import ServerRules
 
@@ -312,11 +319,12 @@ class _Judge(History):
                 and retry.invoke.if_match == sent
                 and sent != current
             ):
+                moved = f" (it was {current}: {explain_etags(sent, current)})" if current else ""
                 return (
                     "stale-retry",
                     f"after {previous.status} at t={previous.invoke.t:g}s the client "
                     f"retried at t={retry.invoke.t:g}s with the same If-Match "
-                    f"{previous.invoke.if_match}; fetch a fresh ETag first",
+                    f"{previous.invoke.if_match}; fetch a fresh ETag first{moved}",
                 )
         return None
 

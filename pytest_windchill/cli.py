@@ -38,6 +38,7 @@ from .checkrun import (
 )
 from .client.policy import RetryPolicy
 from .external import EXIT_CODES, PLACEHOLDERS
+from .outcomes import explain_etags
 from .strategies import ACTION_KINDS
 
 __all__ = ["check", "main"]
@@ -565,3 +566,23 @@ def _report(
         if result.health is not None:
             click.echo(f"[health: unfired_interventions] {result.health}")
     click.echo(result.summary())
+
+
+@main.command("explain-etag")
+@click.argument("before")
+@click.argument("after")
+def explain_etag(before: str, after: str) -> None:
+    """Say what moved between two ETags of one document: BEFORE (read) and AFTER (now).
+
+    \b
+    Example:
+      windchill-mock explain-etag '"v2.1708523400000"' '"v2.1708523401234"'
+      same iteration 2, timestamp +1,234 ms ⇒ a touch without a new version (...)
+
+    Quote each ETag for the shell: the double quotes are part of it. Exit status 0 when both
+    could be read, 2 when one is not a composite ETag.
+    """
+    move = explain_etags(before, after)
+    click.echo(str(move))
+    if move.kind == "unreadable":
+        sys.exit(2)

@@ -6,6 +6,7 @@ that mypy catches a misspelt outcome (``Outcome`` is a ``Literal``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -17,9 +18,11 @@ __all__ = [
     "OUTCOMES",
     "SUCCESS",
     "TRANSIENT_STATUSES",
+    "EtagMove",
     "Outcome",
     "UpdateResult",
     "UpdateStatus",
+    "explain_etags",
     "is_backoff_status",
     "outcome_status",
 ]
@@ -83,3 +86,78 @@ def outcome_status(outcome: UpdateResult | str) -> Outcome:
     if status not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES} or an UpdateResult, not {status!r}")
     return status
+
+
+# ---------------------------------------------------------------------------- ETag moves
+
+#: A composite ETag as Windchill sends it: ``"v<iteration>.<milliseconds>"``, ``W/`` if weak.
+_COMPOSITE = re.compile(r'\s*(W/)?"v(\d{1,9})\.(\d{1,16})"\s*')
+_EXPECTED = (
+    'a composite ETag such as "v2.1708523400000" (iteration 2, a timestamp in ms; W/ if weak)'
+)
+
+
+@dataclass(frozen=True)
+class EtagMove:
+    """What moved between two ETags of one object, in the words the checker, the reference
+    client and ``windchill-mock explain-etag`` share.
+
+    ``kind``: ``"touch"`` (same iteration, timestamp moved: background work, safe to re-read
+    and retry), ``"new-version"`` (the iteration moved: merge or send to review), ``"same"``,
+    ``"backwards"`` (a timestamp earlier than before: not a later state of that version), or
+    ``"unreadable"`` (not the composite form).
+    """
+
+    kind: Literal["touch", "new-version", "same", "backwards", "unreadable"]
+    words: str
+    #: Milliseconds the timestamp part moved (``None`` when it cannot be told).
+    delta_ms: int | None = None
+
+    def __str__(self) -> str:
+        return self.words
+
+
+def explain_etags(before: str, after: str) -> EtagMove:
+    """Say what moved from ``before`` (the ETag a client read) to ``after`` (the one the
+    server holds now)."""
+    parsed = []
+    for label, text in (("first", before), ("second", after)):
+        found = _COMPOSITE.fullmatch(text)
+        if found is None:
+            return EtagMove(
+                "unreadable",
+                f"cannot read the {label} ETag {text!r}: expected {_EXPECTED}; other ETags can "
+                "only be compared whole (equal or not)",
+            )
+        parsed.append((found.group(1) is not None, int(found.group(2)), int(found.group(3))))
+    (weak_a, iteration_a, stamp_a), (weak_b, iteration_b, stamp_b) = parsed
+    delta = stamp_b - stamp_a
+    weak = (
+        " (one is weak: If-Match compares strongly, so a weak ETag never matches there)"
+        if weak_a != weak_b
+        else ""
+    )
+    if iteration_a != iteration_b:
+        return EtagMove(
+            "new-version",
+            f"iteration {iteration_a} → {iteration_b}, timestamp {delta:+,} ms ⇒ a new version: "
+            "someone checked in or edited it; merge your change with theirs, or send it to "
+            "review" + weak,
+            delta,
+        )
+    if delta > 0:
+        return EtagMove(
+            "touch",
+            f"same iteration {iteration_a}, timestamp {delta:+,} ms ⇒ a touch without a new "
+            "version (indexing, cache sync or lifecycle evaluation): safe to re-read and "
+            "retry" + weak,
+            delta,
+        )
+    if delta < 0:
+        return EtagMove(
+            "backwards",
+            f"same iteration {iteration_a}, timestamp {delta:+,} ms ⇒ not a later state of this "
+            "version: ETags of two objects, or a state restored (a rolled-back change set)" + weak,
+            delta,
+        )
+    return EtagMove("same", f"same iteration {iteration_a} and timestamp: nothing moved" + weak, 0)

@@ -39,7 +39,7 @@ from typing import Any
 
 import requests
 
-from ..outcomes import TRANSIENT_STATUSES, UpdateResult, UpdateStatus
+from ..outcomes import TRANSIENT_STATUSES, UpdateResult, UpdateStatus, explain_etags
 from .batch import BatchRun
 from .merge import three_way_merge
 from .monitor import ConflictRateMonitor
@@ -252,6 +252,9 @@ class _Run:
                 elif status == 409 and error_code(response) == "CheckedOut":
                     raise RequestFailed(f"the document is checked out: {error_message(response)}")
                 elif status == 409:
+                    now_etag = response.headers.get("ETag")
+                    if now_etag and current.etag and now_etag != current.etag:
+                        log.info("%s: 409: %s", self.key, explain_etags(current.etag, now_etag))
                     if not self._back_off(response):
                         if self.updater.check_out_fallback:
                             self._via_checkout(base, "conflicts persisted")
@@ -495,11 +498,13 @@ class _Run:
         self.result.status = "review"
         if self.updater.review_queue is not None:
             self.updater.review_queue.put(item)
+        move = explain_etags(base.etag or "", current.etag or "")
         log.warning(
-            "%s: conflicting concurrent change; sent to review (ETag %s → %s)",
+            "%s: conflicting concurrent change; sent to review (ETag %s → %s%s)",
             self.result.document,
             base.etag,
             current.etag,
+            "" if move.kind == "unreadable" else f": {move}",
         )
 
     def _remember_etag(self, response: requests.Response) -> None:

@@ -4,7 +4,7 @@ tests themselves, from ``node/package-lock.json`` (``npm ci``), once per session
 from __future__ import annotations
 
 import fcntl
-import json
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,18 +14,20 @@ import pytest
 NODE_DIR = Path(__file__).parent / "node"
 
 
+def _lock_digest() -> str:
+    return hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()
+
+
+#: Written after a successful ``npm ci``: which lock file node_modules was installed from.
+_STAMP = NODE_DIR / "node_modules" / ".installed-from-lock"
+
+
 def _installed() -> bool:
-    """Whether node_modules holds exactly what the lock file names."""
-    lock = json.loads((NODE_DIR / "package-lock.json").read_text())
-    for path, entry in lock.get("packages", {}).items():
-        if not path:
-            continue
-        manifest = NODE_DIR / path / "package.json"
-        if not manifest.exists() or json.loads(manifest.read_text()).get("version") != entry.get(
-            "version"
-        ):
-            return False
-    return True
+    """Whether node_modules was installed from this very lock file. (Comparing versions
+    package by package is not enough: optional packages for other platforms are never
+    installed, and a worker that installed again would pull node_modules away from under
+    the tests of another.)"""
+    return _STAMP.exists() and _STAMP.read_text().strip() == _lock_digest()
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +51,7 @@ def node_tools() -> Path:
                     check=False,
                 )
                 assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+                _STAMP.write_text(_lock_digest() + "\n")
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return NODE_DIR

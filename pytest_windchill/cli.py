@@ -23,6 +23,7 @@ from mock_server.core.kinds import KINDS
 from mock_server.core.profiles import PROFILES
 
 from .backends import AdminAPIUnavailable
+from .calibrate import calibrate_command
 from .checkrun import (
     DEFAULT_MAX_SHRINKS,
     CheckResult,
@@ -586,3 +587,6 @@ def explain_etag(before: str, after: str) -> None:
     click.echo(str(move))
     if move.kind == "unreadable":
         sys.exit(2)
+
+
+main.add_command(calibrate_command, "calibrate")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
@@ -22,3 +23,10 @@ settings.register_profile(
 )
 _default = "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
+
+
+def pytest_configure(config: object) -> None:
+    """The checker writes a timeline page for every violation it reports; this suite makes
+    many on purpose, so they go to a temporary directory, not the working tree."""
+    if "WINDCHILL_TIMELINE_DIR" not in os.environ:
+        os.environ["WINDCHILL_TIMELINE_DIR"] = tempfile.mkdtemp(prefix="windchill-timelines-")

@@ -392,9 +392,15 @@ class WindchillMock:
         ``"review"``, ``"failed"``; ``policy`` is the client's retry policy (default
         ``RetryPolicy()``). ``batch``: the other objects the client updated in the same
         ``$batch`` change set (an ``UpdateResult`` of ``update_batch`` says so itself).
-        Raises ``ConcurrencyViolation`` naming the property broken.
+        Raises ``ConcurrencyViolation`` naming the property broken; its message ends with
+        ``Timeline page: <path>``, the document's timeline as an HTML file written to
+        ``$WINDCHILL_TIMELINE_DIR`` (default: ``windchill-timelines`` in the working directory).
         """
-        from .checks import check_update
+        import os
+
+        from mock_server.timeline import write_timeline_page
+
+        from .checks import ConcurrencyViolation, check_update
 
         if user is None:
             auth = self.session.auth
@@ -427,6 +433,25 @@ class WindchillMock:
                 notes=notes,
                 batch=batch,
             )
+        except ConcurrencyViolation as violation:
+            # The same timeline as a page beside the test report. Writing it must never turn
+            # the violation into another error: a failure to write is said in the message.
+            directory = os.environ.get("WINDCHILL_TIMELINE_DIR") or os.path.join(
+                os.getcwd(), "windchill-timelines"
+            )
+            try:
+                page = write_timeline_page(
+                    directory,
+                    events,
+                    document=doc_id,
+                    title=f"[{violation.property}] Timeline of {doc_id}",
+                    intro=violation.explanation,
+                )
+                line = f"Timeline page: {page}"
+            except Exception as error:  # anything, so that the violation stays what is raised
+                line = f"Timeline page: not written ({type(error).__name__}: {error})"
+            violation.args = (f"{violation}\n\n{line}",)
+            raise
         finally:
             self.record_outcome(outcome)
 

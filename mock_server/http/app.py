@@ -8,7 +8,7 @@ from flask import Flask, Response, current_app, request
 
 from ..config import MockConfig
 from ..core.clock import Clock, SystemClock
-from . import admin, odata
+from . import admin, odata, ui
 from . import batch as _batch  # noqa: F401  (adds the $batch route to odata's blueprint)
 from .errors import register_error_handlers
 from .state import EXTENSION, TENANT_STATE_ENVIRON, MockState, state
@@ -48,6 +48,7 @@ def create_app(config: MockConfig | None = None, *, clock: Clock | None = None) 
     register_error_handlers(app)
     app.register_blueprint(odata.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(ui.blueprint)  # /__mock/ui: the journal as a timeline page
     # ``/(S(<id>))/...`` reaches tenant <id>: the prefix moves to SCRIPT_NAME.
     app.wsgi_app = TenantRouting(app.wsgi_app)  # type: ignore[method-assign]
 

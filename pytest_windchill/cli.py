@@ -40,6 +40,7 @@ from .checkrun import (
 from .client.policy import RetryPolicy
 from .external import EXIT_CODES, PLACEHOLDERS
 from .outcomes import explain_etags
+from .probe import probe_command
 from .strategies import ACTION_KINDS
 
 __all__ = ["check", "main"]
@@ -590,3 +591,4 @@ def explain_etag(before: str, after: str) -> None:
 
 
 main.add_command(calibrate_command, "calibrate")
+main.add_command(probe_command, "probe")

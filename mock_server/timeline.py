@@ -788,10 +788,21 @@ def _rate_plot(events: Sequence[Event]) -> str:
 _counter = itertools.count(1)
 
 
-def timeline_file_name(document: str) -> str:
-    """A file name for a document's timeline page: safe characters only, never reused."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", document).strip("-")[:80] or "document"
+def timeline_file_name(document: str, stem: str | None = None) -> str:
+    """A file name for a document's timeline page, safe characters only: never reused, or,
+    with ``stem`` (a test's id), the same for every page of that test and document, so that
+    the last one written stays (Hypothesis runs the minimal failing example last)."""
+    slug = _slug(document, "document")
+    if stem is not None:
+        # Cut for length, told apart by a digest of the whole: two long test ids that share
+        # their first 60 characters never share a page.
+        digest = hashlib.sha256(stem.encode()).hexdigest()[:8]
+        return f"timeline-{_slug(stem, 'run')[:60]}-{digest}-{slug}.html"
     return f"timeline-{slug}-{next(_counter):04d}-{uuid.uuid4().hex[:8]}.html"
+
+
+def _slug(text: str, default: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:80] or default
 
 
 def write_timeline_page(
@@ -801,12 +812,14 @@ def write_timeline_page(
     document: str,
     title: str | None = None,
     intro: str | None = None,
+    stem: str | None = None,
 ) -> Path:
     """Write the timeline of ``document`` (a file: no form, no refresh) into ``directory``,
-    made if missing; returns the file's absolute path."""
+    made if missing; returns the file's absolute path. ``stem``: see
+    :func:`timeline_file_name`."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / timeline_file_name(document)
+    path = folder / timeline_file_name(document, stem)
     page = render_timeline(
         events, document=document, title=title or f"Timeline of {document}", intro=intro
     )

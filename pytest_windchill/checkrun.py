@@ -319,6 +319,9 @@ class _Runner:
                 "windchill-mock server (drop --url to let the command start one)"
             )
         handle.health = self.health
+        # Every failing example of the run writes the same page: the last one, the minimal
+        # failure (shrinking runs it last), is the one left.
+        handle.timeline_stem = "windchill-mock-check"
         try:
             doc = handle.create_document(check.kind, Name=f"Checked {check.kind} {example.number}")
             example.document = doc

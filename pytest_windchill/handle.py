@@ -374,6 +374,9 @@ class WindchillMock:
     on_outcome: Callable[[str], None] | None = None
     #: The schedule injected by a scenario, shown in violation messages.
     schedule: ConflictSchedule | None = None
+    #: Names the page a violation writes (``windchill-mock check``: one per run); default:
+    #: the running pytest test, else a fresh name per violation.
+    timeline_stem: str | None = None
 
     def check_update(
         self,
@@ -440,12 +443,16 @@ class WindchillMock:
                 os.getcwd(), "windchill-timelines"
             )
             try:
+                # One page per test and document: shrinking overwrites it, and the minimal
+                # example, which Hypothesis runs last, is the one left.
+                test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
                 page = write_timeline_page(
                     directory,
                     events,
                     document=doc_id,
                     title=f"[{violation.property}] Timeline of {doc_id}",
                     intro=violation.explanation,
+                    stem=self.timeline_stem or test or None,
                 )
                 line = f"Timeline page: {page}"
             except Exception as error:  # anything, so that the violation stays what is raised

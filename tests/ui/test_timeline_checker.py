@@ -52,7 +52,10 @@ def test_a_violation_ends_with_the_path_of_its_timeline_page(
     page = page_of(violation)
     assert page.is_absolute()
     assert page.parent == tmp_path / "pages"
-    assert re.fullmatch(r"timeline-OR-wt-doc-WTDocument-164057-\d{4}-[0-9a-f]{8}\.html", page.name)
+    assert re.fullmatch(
+        r"timeline-tests-ui-test_timeline_checker-py-test_a_[\w-]+-[0-9a-f]{8}-OR-wt-doc-WTDocument-164057\.html",
+        page.name,
+    )
     tree = parse(page.read_text(encoding="utf-8"))
     section = sections(tree)[mock.doc]
     assert list(sections(tree)) == [mock.doc]
@@ -67,10 +70,11 @@ def test_a_violation_ends_with_the_path_of_its_timeline_page(
     assert 'http-equiv="refresh"' not in page.read_text(encoding="utf-8")
 
 
-def test_each_violation_gets_a_page_of_its_own(
+def test_outside_a_test_each_violation_gets_a_page_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WINDCHILL_TIMELINE_DIR", str(tmp_path))
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
     factory = WindchillFactory(MockConfig)
     with factory.scenario([]) as mock:
         first = page_of(violate(mock, mock.doc))
@@ -78,6 +82,23 @@ def test_each_violation_gets_a_page_of_its_own(
 
     assert first != second
     assert sorted(tmp_path.iterdir()) == sorted([first, second])
+
+
+def test_within_a_test_the_last_violation_keeps_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shrinking raises many violations in one test: one page per document is left, the last
+    # (Hypothesis runs the minimal failing example last).
+    monkeypatch.setenv("WINDCHILL_TIMELINE_DIR", str(tmp_path))
+    factory = WindchillFactory(MockConfig)
+    with factory.scenario([]) as mock:
+        first = page_of(violate(mock, mock.doc))
+        first_text = first.read_text()
+        second = page_of(violate(mock, mock.doc))
+
+    assert first == second
+    assert list(tmp_path.iterdir()) == [second]
+    assert second.read_text() != first_text  # rewritten by the later violation
 
 
 def test_without_the_variable_pages_go_to_the_working_directory(

@@ -140,6 +140,21 @@ class CheckSettings:
             password = self.config.users.get(self.user, self.user)
         return self.user, password
 
+    def describe(self) -> str:
+        """One line on what the run judges against: the mock, the policy, the time."""
+        rates = ", ".join(
+            f"{source}={settings.rate:g}/s"
+            for source, settings in self.config.background().items()
+            if settings.rate > 0
+        )
+        policy = self.policy
+        return (
+            f"windchill-mock check: profile {self.config.profile}, background "
+            f"{rates or 'none'}; policy max_retries={policy.max_retries}, "
+            f"base_delay={policy.base_delay:g}s, factor={policy.factor:g}, "
+            f"max_delay={policy.max_delay:g}s (real seconds); time scale {self.time_scale:g}"
+        )
+
     @property
     def judged_policy(self) -> RetryPolicy:
         return scaled_policy(self.policy, self.time_scale)
@@ -398,7 +413,19 @@ class _Runner:
         except ConcurrencyViolation as violation:
             example.violation = violation.property
             how = f" ({run.detail})" if run.detail else ""
-            example.message = f"{violation}\n\nThe client's outcome: {run.outcome!r}{how}" + output
+            scale = check.time_scale
+            times = (
+                f"\n\nTimes above are the mock's seconds: at --time-scale {scale:g} a real "
+                f"second is {scale:g} of them, and your policy is judged {scale:g} times longer "
+                f"(base_delay {check.policy.base_delay:g} s real = "
+                f"{check.judged_policy.base_delay:g} s). Declare the delays your client really "
+                "sleeps (--base-delay, --max-delay, ... or [policy])."
+                if scale != 1
+                else ""
+            )
+            example.message = (
+                f"{violation}\n\nThe client's outcome: {run.outcome!r}{how}{times}" + output
+            )
 
 
 def _output(run: ClientRun) -> str:

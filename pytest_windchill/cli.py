@@ -473,6 +473,7 @@ def check(
                 f"policy and time scale; ignoring {', '.join(ignored)}",
                 err=True,
             )
+    click.echo(settings.describe(), err=True)
     progress = _Progress(settings.examples, verbose)
     try:
         if replay_file is not None:

@@ -124,10 +124,15 @@ def explain_etags(before: str, after: str) -> EtagMove:
     for label, text in (("first", before), ("second", after)):
         found = _COMPOSITE.fullmatch(text)
         if found is None:
+            quotes = (
+                " (keep its double quotes: in a shell, write '\"v2.1708523400000\"')"
+                if re.fullmatch(r"\s*(W/)?v\d+\.\d+\s*", text)
+                else ""
+            )
             return EtagMove(
                 "unreadable",
-                f"cannot read the {label} ETag {text!r}: expected {_EXPECTED}; other ETags can "
-                "only be compared whole (equal or not)",
+                f"cannot read the {label} ETag {text!r}: expected {_EXPECTED}{quotes}; other "
+                "ETags can only be compared whole (equal or not)",
             )
         parsed.append((found.group(1) is not None, int(found.group(2)), int(found.group(3))))
     (weak_a, iteration_a, stamp_a), (weak_b, iteration_b, stamp_b) = parsed
@@ -137,6 +142,14 @@ def explain_etags(before: str, after: str) -> EtagMove:
         if weak_a != weak_b
         else ""
     )
+    if iteration_b < iteration_a:
+        return EtagMove(
+            "backwards",
+            f"iteration {iteration_a} → {iteration_b} ⇒ not a later state of this object: "
+            "iterations only grow, so these are ETags of two objects (or of an older iteration "
+            "read by its own ID), not one that moved" + weak,
+            delta,
+        )
     if iteration_a != iteration_b:
         return EtagMove(
             "new-version",

@@ -516,11 +516,11 @@ class _Track:
         try:
             response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout)
         except requests.RequestException as error:
-            raise _Failed(f"no answer ({type(error).__name__})") from None
+            raise _Failed(f"no answer from {_redact(url)} ({type(error).__name__})") from None
         if response.status_code == 401:
             raise _Unauthorized(f"401 Unauthorized from {_redact(url)}: {_CREDENTIALS_HINT}")
         if response.status_code in (403, 404):
-            raise _Gone(f"{response.status_code} {_error_text(response)}")
+            raise _Gone(f"{response.status_code} {_error_text(response)} at {_redact(url)}")
         if response.status_code != 200:
             raise _Failed(f"HTTP {response.status_code} {_error_text(response)}".strip())
         try:
@@ -724,7 +724,11 @@ def _check_first_tick(tracks: list[_Track], report: Callable[[], ProbeReport]) -
     problems = "; ".join(
         f"{track.document}: {next(iter(track.failures), 'no answer')}" for track in tracks
     )
-    raise ProbeError(f"no document could be read ({problems})", report())
+    raise ProbeError(
+        f"no document could be read ({problems}). --url must be the OData service root, "
+        "ending in /Windchill/servlet/odata; the IDs must be OR: or VR: IDs of that server",
+        report(),
+    )
 
 
 # ---------------------------------------------------------------------------- statistics

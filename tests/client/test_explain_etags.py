@@ -22,6 +22,8 @@ from pytest_windchill.outcomes import explain_etags
         ('"v2.1708523400000"', '"v3.1708523401234"', "new-version", "iteration 2 → 3"),
         ('W/"v2.5"', 'W/"v2.5"', "same", "nothing moved"),
         ('"v2.9"', '"v2.5"', "backwards", "timestamp -4 ms ⇒ not a later state"),
+        ('"v3.1"', '"v2.5"', "backwards", "iteration 3 → 2 ⇒ not a later state of this object"),
+        ("v2.5", '"v2.6"', "unreadable", "keep its double quotes"),
         ('"v2.5"', 'W/"v2.6"', "touch", "one is weak"),
         ('"abc"', '"v2.5"', "unreadable", "cannot read the first ETag '\"abc\"'"),
         ('"v2.5"', "v2.6", "unreadable", "cannot read the second ETag 'v2.6'"),

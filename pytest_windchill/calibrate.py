@@ -114,8 +114,9 @@ class Move:
 
     ``touch``: same iteration, the stamp moved (a background micro-update); ``new_version``:
     the iteration moved (another user's edit, a check-in); ``unchanged``: the same ETag (the
-    document was busy); ``unknown``: no next ETag, or ETags not of the ``"v2.1708523400000"``
-    form. ``delta_ms`` is the stamp's move, where both are of that form.
+    document was busy); ``unknown``: no next ETag, ETags not of the ``"v2.1708523400000"``
+    form, or a next ETag that is not a later state (its iteration or stamp went back).
+    ``delta_ms`` is the stamp's move, where both are of that form.
     """
 
     kind: MoveKind
@@ -256,8 +257,9 @@ class _Building:
 class _Entity:
     """What the pairing remembers of one entity."""
 
-    #: The latest successful GET no PATCH has been paired with.
-    unread: _Exchange | None = None
+    #: Successful GETs no PATCH has been paired with yet, oldest first (several when two
+    #: workers of one integration read the same entity before either writes).
+    unread: list[_Exchange] = field(default_factory=list)
     #: The pair later PATCHes (retries without a read) are counted with.
     last: _Building | None = None
     #: ``If-Match`` values the server has refused for it.
@@ -266,6 +268,23 @@ class _Entity:
     after_refusal: bool = False
     #: Refused pairs waiting for the server's next ETag.
     awaiting: list[_Building] = field(default_factory=list)
+
+
+#: Unpaired GETs remembered per entity.
+_UNREAD_KEPT = 64
+
+
+def _read_for(unread: list[_Exchange], if_match: str) -> _Exchange | None:
+    """The GET a PATCH sent with ``if_match`` was based on: the latest unpaired one that gave
+    that ETag; failing that, the latest one that gave no ETag at all. A PATCH whose ETag no
+    unpaired read gave was not based on a fresh read (a retry with an old ETag)."""
+    for read in reversed(unread):
+        if read.etag is not None and read.etag.strip() == if_match.strip():
+            return read
+    for read in reversed(unread):
+        if read.etag is None:
+            return read
+    return None
 
 
 def _pair_up(entries: list[Any]) -> Traffic:
@@ -284,7 +303,9 @@ def _pair_up(entries: list[Any]) -> Traffic:
         if exchange.method == "GET":
             gets += 1
             if 200 <= exchange.status < 300 or exchange.status == 304:
-                state.unread, state.last = exchange, None
+                state.unread.append(exchange)
+                del state.unread[:-_UNREAD_KEPT]
+                state.last = None
                 if exchange.etag is not None:
                     for waiting in state.awaiting:
                         waiting.next_etag = exchange.etag
@@ -298,10 +319,12 @@ def _pair_up(entries: list[Any]) -> Traffic:
             continue
         retry = state.after_refusal
         stale = exchange.if_match in state.refused
-        if state.unread is not None:
-            building = _Building(state.unread, exchange, retry, stale)
+        read = _read_for(state.unread, exchange.if_match)
+        if read is not None:
+            state.unread.remove(read)
+            building = _Building(read, exchange, retry, stale)
             built.append(building)
-            state.unread, state.last = None, building
+            state.last = building
             if refused:
                 if exchange.etag is not None:
                     building.next_etag = exchange.etag
@@ -447,6 +470,11 @@ def _classify_move(if_match: str, next_etag: str | None) -> Move:
     delta = current.stamp - first.stamp
     if first.opaque == current.opaque:
         return Move("unchanged", 0)
+    if current.iteration < first.iteration or (current.iteration == first.iteration and delta < 0):
+        # Not a later state of what was read (explain_etags calls it "backwards"): two
+        # objects' ETags, or a restored state. Counting it as a touch would add a negative
+        # stamp delta.
+        return Move("unknown")
     if first.iteration == current.iteration:
         return Move("touch", delta)
     return Move("new_version", delta)

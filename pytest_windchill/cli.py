@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 import tomllib
@@ -189,7 +190,8 @@ def _base_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.BadParameter(
-            f"{url!r} is not an http(s) URL; give the server's base URL, e.g. "
+            f"{re.sub(r'//[^@]*@', '//', url)!r} is not an http(s) URL; give the server's "
+            "base URL, e.g. "
             "http://127.0.0.1:8080",
             param_hint="--url",
         )

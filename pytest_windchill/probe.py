@@ -1017,14 +1017,19 @@ def _error_text(response: requests.Response) -> str:
 
 
 def _redact(url: str) -> str:
-    """``url`` without any user name or password in it."""
-    parts = urlsplit(url)
+    """``url`` without any user name or password in it (also when it is no well-formed URL:
+    anything up to an ``@`` after ``//`` goes)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return re.sub(r"//[^@]*@", "//", url)
     if parts.username is None and parts.password is None:
-        return url
+        return re.sub(r"//[^@]*@", "//", url) if "@" in url else url
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    netloc = host + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -385,3 +385,46 @@ def test_rates_survive_the_toml(tmp_path: Path, rate: float) -> None:
     path = tmp_path / "rate.toml"
     path.write_text(fitted.toml())
     assert MockConfig.from_toml(path).rates["indexer"] == rate
+
+
+def test_two_workers_reading_one_entity_are_paired_by_their_etags(tmp_path: Path) -> None:
+    # Worker A reads at 0 s, worker B at 9 s; A writes at 10 s with the ETag it read (409: a
+    # touch moved it meanwhile), B at 11 s with its own. Each PATCH pairs with its own read.
+    url = "https://plm/Windchill/servlet/odata/DocMgmt/Documents('OR:wt.doc.WTDocument:1')"
+
+    def entry(t: str, method: str, status: int, etag: str, if_match: str | None = None) -> Any:
+        request_headers = [{"name": "If-Match", "value": if_match}] if if_match else []
+        return {
+            "startedDateTime": f"2024-01-01T00:00:{t}.000Z",
+            "time": 10,
+            "request": {"method": method, "url": url, "headers": request_headers},
+            "response": {"status": status, "headers": [{"name": "ETag", "value": etag}]},
+        }
+
+    har = tmp_path / "workers.har"
+    har.write_text(
+        _har_text(
+            [
+                entry("00", "GET", 200, '"v1.1000"'),
+                entry("09", "GET", 200, '"v1.6000"'),
+                entry("10", "PATCH", 409, '"v1.6000"', '"v1.1000"'),
+                entry("11", "PATCH", 200, '"v1.12000"', '"v1.6000"'),
+            ]
+        )
+    )
+    pairs = read_har(har)
+
+    assert [(p.get_entry, p.patch_entry, p.status) for p in pairs] == [(0, 2, 409), (1, 3, 200)]
+    assert [p.read_etag for p in pairs] == [p.if_match for p in pairs]
+    assert [round(p.gap) for p in pairs] == [10, 2]
+    measured = measure(pairs)
+    assert (measured.counted, measured.conflicts_409) == (2, 1)
+
+
+def test_an_etag_that_went_back_is_no_touch() -> None:
+    from pytest_windchill.calibrate import _classify_move
+
+    assert _classify_move('"v2.2000"', '"v2.1000"').kind == "unknown"
+    assert _classify_move('"v3.2000"', '"v2.3000"').kind == "unknown"
+    assert _classify_move('"v2.1000"', '"v2.3000"') == Move("touch", 2000)
+    assert _classify_move('"v2.1000"', '"v3.900"').kind == "new_version"

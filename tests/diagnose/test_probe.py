@@ -612,3 +612,18 @@ def test_the_help_names_every_option() -> None:
     for option in ("--url", "--document", "--interval", "--for", "--toml", "--user"):
         assert option in result.output
     assert "WINDCHILL_PASSWORD" in result.output
+
+
+def test_a_password_in_a_mistyped_url_is_never_shown() -> None:
+    result = CliRunner().invoke(
+        probe_command,
+        [
+            "--url",
+            "htps://alice:S3cret/PW@plm.example/odata",
+            "--document",
+            "OR:wt.doc.WTDocument:1",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "S3cret" not in result.output
+    assert "plm.example/odata" in result.output

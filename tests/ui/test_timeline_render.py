@@ -7,6 +7,7 @@ import base64
 import hashlib
 import itertools
 import re
+import time
 from typing import Any
 
 import pytest
@@ -367,3 +368,35 @@ def test_a_tenant_has_its_own_page(app: Flask, story: Story, client: Any) -> Non
     assert tree.one("form").attrs["action"] == f"{prefix}/__mock/ui"
     refused = client.get(f"{prefix}/__mock/ui", environ_base={"REMOTE_ADDR": "10.0.0.5"})
     assert refused.status_code == 403
+
+
+def test_a_journal_spanning_years_costs_what_its_events_cost() -> None:
+    from mock_server.core.journal import Event
+    from mock_server.timeline import MAX_RATE_BARS, render_timeline
+
+    doc = "OR:wt.doc.WTDocument:1"
+    events = [
+        Event(1, 0.0, "invoke", "update", "wcadmin", document=doc, op_id=1),
+        Event(2, 0.0, "fail", "update", "wcadmin", document=doc, op_id=1, status=409),
+        Event(3, 3.15e8, "invoke", "update", "wcadmin", document=doc, op_id=2),
+        Event(4, 3.15e8, "ok", "update", "wcadmin", document=doc, op_id=2, status=200),
+    ]
+    started = time.monotonic()
+    page = render_timeline(events)
+    assert time.monotonic() - started < 2  # counted per event, not per minute of the span
+    bars = page.count('<rect class="bar"')
+    assert 1 < bars <= MAX_RATE_BARS
+    assert 'data-conflicts="1"' in page
+    assert "e+" not in page.split("<svg", 1)[0]  # times written out, not rounded to 6 digits
+
+
+def test_filter_values_keep_their_milliseconds() -> None:
+    from mock_server.timeline import _num
+
+    assert [_num(v) for v in (2000035.0, 0.5, 12.0, 1.2345, -0.0)] == [
+        "2000035",
+        "0.5",
+        "12",
+        "1.234",
+        "0",
+    ]

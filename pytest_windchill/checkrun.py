@@ -269,12 +269,10 @@ class _Failed(Exception):
 @contextmanager
 def serving(url: str | None, config: MockConfig) -> Iterator[str]:
     """The base URL of the server to make tenants on: ``url``, or a server started here on a
-    free loopback port for the duration of the block."""
+    free loopback port for the duration of the block. (A service root given as ``url`` is
+    fine: :meth:`WindchillMock.tenant` cuts it back to the base URL.)"""
     if url is not None:
-        base = url.rstrip("/")
-        if base.endswith("/Windchill/servlet/odata"):
-            base = base[: -len("/Windchill/servlet/odata")]
-        yield base
+        yield url.rstrip("/")
         return
     server_config = MockConfig(users=dict(config.users), auth=config.auth, csrf=config.csrf)
     with LiveServer(create_app(server_config, clock=SystemClock()), threads=8) as server:
@@ -342,10 +340,11 @@ class _Runner:
             example.document = doc
             handle.schedule = example.schedule
             example.schedule.apply(handle, [doc])
+            kind = kind_named(check.kind)
             inputs = ExampleInputs(
                 service_root=handle.service_root,
                 document=doc,
-                entity_set=f"{kind_named(check.kind).domain}/{kind_named(check.kind).entity_set}",
+                entity_set=f"{kind.domain}/{kind.entity_set}",
                 changes=example.changes,
                 user=user,
                 password=password,

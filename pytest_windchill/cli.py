@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import sys
 import tomllib
@@ -41,7 +40,7 @@ from .checkrun import (
 from .client.policy import RetryPolicy
 from .external import EXIT_CODES, PLACEHOLDERS
 from .outcomes import explain_etags
-from .probe import probe_command
+from .probe import probe_command, redact_url
 from .strategies import ACTION_KINDS
 
 __all__ = ["check", "main"]
@@ -190,7 +189,7 @@ def _base_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.BadParameter(
-            f"{re.sub(r'//[^@]*@', '//', url)!r} is not an http(s) URL; give the server's "
+            f"{redact_url(url)!r} is not an http(s) URL; give the server's "
             "base URL, e.g. "
             "http://127.0.0.1:8080",
             param_hint="--url",

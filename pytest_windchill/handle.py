@@ -10,6 +10,7 @@ reason when the server has none (a real Windchill).
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -30,6 +31,7 @@ from mock_server.core.journal import Event, events_to_jsonl
 from mock_server.core.kinds import DOCUMENT, kind_named, kind_of_key
 from mock_server.core.repository import Repository
 from mock_server.http.odata import ROOT
+from mock_server.timeline import write_timeline_page
 
 from .backends import AdminAPIUnavailable, Backend, InProcess, MockClock, Remote
 from .client.policy import RetryPolicy
@@ -399,10 +401,6 @@ class WindchillMock:
         ``Timeline page: <path>``, the document's timeline as an HTML file written to
         ``$WINDCHILL_TIMELINE_DIR`` (default: ``windchill-timelines`` in the working directory).
         """
-        import os
-
-        from mock_server.timeline import write_timeline_page
-
         from .checks import ConcurrencyViolation, check_update
 
         if user is None:

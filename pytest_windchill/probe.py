@@ -51,6 +51,7 @@ __all__ = [
     "parse_duration",
     "probe",
     "probe_command",
+    "redact_url",
 ]
 
 #: What happened to a document's ETag between two readings.
@@ -370,7 +371,7 @@ class ProbeReport:
                 f"Interrupted after {_duration(self.elapsed)} of {_duration(self.duration)}: "
                 "the report covers what was seen so far."
             )
-        out.append(f"Probed {_redact(self.service_root)}: {self._what_was_read()} (GET only).")
+        out.append(f"Probed {redact_url(self.service_root)}: {self._what_was_read()} (GET only).")
         if self.skipped_ticks:
             out.append(
                 f"{_plural(self.skipped_ticks, 'tick')} skipped: the readings took longer than "
@@ -516,11 +517,11 @@ class _Track:
         try:
             response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout)
         except requests.RequestException as error:
-            raise _Failed(f"no answer from {_redact(url)} ({type(error).__name__})") from None
+            raise _Failed(f"no answer from {redact_url(url)} ({type(error).__name__})") from None
         if response.status_code == 401:
-            raise _Unauthorized(f"401 Unauthorized from {_redact(url)}: {_CREDENTIALS_HINT}")
+            raise _Unauthorized(f"401 Unauthorized from {redact_url(url)}: {_CREDENTIALS_HINT}")
         if response.status_code in (403, 404):
-            raise _Gone(f"{response.status_code} {_error_text(response)} at {_redact(url)}")
+            raise _Gone(f"{response.status_code} {_error_text(response)} at {redact_url(url)}")
         if response.status_code != 200:
             raise _Failed(f"HTTP {response.status_code} {_error_text(response)}".strip())
         try:
@@ -1016,7 +1017,7 @@ def _error_text(response: requests.Response) -> str:
     return (text or response.reason or "")[:200]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """``url`` without any user name or password in it (also when it is no well-formed URL:
     anything up to an ``@`` after ``//`` goes)."""
     try:
@@ -1130,7 +1131,7 @@ def probe_command(
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"{_redact(url)!r} is not an http(s) URL", param_hint="--url")
+        raise click.BadParameter(f"{redact_url(url)!r} is not an http(s) URL", param_hint="--url")
     if interval > duration:
         raise click.BadParameter(
             "the interval is longer than the whole probe (--for)", param_hint="--interval"

@@ -285,9 +285,10 @@ def tenants() -> Response:
     if request.method == "POST":
         tenant = registry.create(_body(), server_state().config)
         mock = tenant.state
+        described = _describe(tenant.id)
         response = jsonify(
             {
-                **_describe(tenant.id),
+                **described,
                 "clock": {
                     "virtual": mock.clock.virtual,
                     "time_scale": scale_of(mock.clock),
@@ -297,7 +298,7 @@ def tenants() -> Response:
             }
         )
         response.status_code = 201
-        response.headers["Location"] = _describe(tenant.id)["url"]
+        response.headers["Location"] = described["url"]
         return response
     return jsonify(
         {
